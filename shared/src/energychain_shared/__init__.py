@@ -1,0 +1,1 @@
+"""EnergyChain shared contracts and plumbing (no business rules live here)."""

@@ -1,0 +1,418 @@
+"""Versioned event schemas for every topic, and their one wire encoding.
+
+Every event is a frozen pydantic model with a deterministic ``event_id`` (the
+idempotency key), a past-tense ``event_type``, a ``schema_version`` and a
+timezone-aware event time. Changes are additive; a breaking change is a new
+class with the next ``schema_version`` registered beside the old one.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from typing import Annotated, Any, ClassVar, Literal
+
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    NonNegativeInt,
+    PositiveInt,
+    ValidationError,
+)
+
+# Namespace of every deterministic id in the system (uuid5 over the natural key).
+ID_NAMESPACE = uuid.UUID("6f1c2a8e-3d1b-5b7a-9c4e-2e8f0a6d4b11")
+
+
+def deterministic_id(kind: str, *natural_key: object) -> str:
+    """A stable id for the thing identified by ``natural_key``: same input, same id."""
+    return str(uuid.uuid5(ID_NAMESPACE, "|".join([kind, *map(str, natural_key)])))
+
+
+def _utc(value: datetime) -> datetime:
+    from datetime import timezone
+
+    return value.astimezone(timezone.utc)
+
+
+UtcDatetime = Annotated[AwareDatetime, AfterValidator(_utc)]
+HouseId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")]
+MunicipalityId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")]
+Cents = int
+UsdPerKwh = Annotated[Decimal, Field(max_digits=12, decimal_places=6)]
+UsdPerMwh = Annotated[Decimal, Field(max_digits=14, decimal_places=4)]
+
+
+class EventDecodeError(ValueError):
+    """Raised when bytes on a topic are not a known, valid event; the message says why."""
+
+
+class Event(BaseModel):
+    """Envelope fields every event carries."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    event_type: str
+    schema_version: int
+    event_id: str = Field(min_length=1, max_length=64)
+    occurred_at: UtcDatetime
+    producer: str = Field(min_length=1, max_length=64)
+
+    partition_field: ClassVar[str | None] = None
+
+    @property
+    def partition_key(self) -> str | None:
+        """The Kafka record key: the field named by ``partition_field``."""
+        return None if self.partition_field is None else str(getattr(self, self.partition_field))
+
+
+# ---------------------------------------------------------------- meter-ingest
+class MeterReadingRecorded(Event):
+    """One house's metered energy for one hour, in integer watt-hours."""
+
+    event_type: Literal["MeterReadingRecorded"] = "MeterReadingRecorded"
+    schema_version: Literal[1] = 1
+    partition_field: ClassVar[str] = "house_id"
+
+    house_id: HouseId
+    interval_start: UtcDatetime
+    solar_wh: NonNegativeInt
+    home_wh: NonNegativeInt
+    battery_charged_wh: NonNegativeInt
+    battery_discharged_wh: NonNegativeInt
+    grid_import_wh: NonNegativeInt
+    grid_export_wh: NonNegativeInt
+    battery_level_pct: Annotated[int, Field(ge=0, le=100)] | None
+    imbalance_wh: int = Field(description="sources minus sinks; 0 when the hour balances")
+    quality_flags: tuple[str, ...] = ()
+    source_file: str
+    source_line: PositiveInt
+
+    @property
+    def interval_end(self) -> datetime:
+        """End of the metered hour."""
+        return self.interval_start + timedelta(hours=1)
+
+    @staticmethod
+    def id_for(house_id: str, interval_start: datetime) -> str:
+        """A reading's identity is (house, interval start in UTC)."""
+        return deterministic_id("MeterReadingRecorded", house_id, _utc(interval_start).isoformat())
+
+
+class ClockWatermarkReached(Event):
+    """In-band on each meter.readings partition: every reading before ``sim_time`` precedes this."""
+
+    event_type: Literal["ClockWatermarkReached"] = "ClockWatermarkReached"
+    schema_version: Literal[1] = 1
+
+    sim_time: UtcDatetime
+    partition: NonNegativeInt
+
+
+class SimulatedClockAdvanced(Event):
+    """The replay's simulated clock reached ``sim_time``."""
+
+    event_type: Literal["SimulatedClockAdvanced"] = "SimulatedClockAdvanced"
+    schema_version: Literal[1] = 1
+    partition_field: ClassVar[str] = "replay_id"
+
+    replay_id: str
+    sim_time: UtcDatetime
+    speed: Decimal | None = Field(description="simulated seconds per second; None = as fast as possible")
+
+
+class MeterReadingRejected(Event):
+    """A meter row that failed validation, with the reason and where it came from."""
+
+    event_type: Literal["MeterReadingRejected"] = "MeterReadingRejected"
+    schema_version: Literal[1] = 1
+    partition_field: ClassVar[str] = "source_file"
+
+    source_file: str
+    source_line: NonNegativeInt
+    reason: str = Field(description="machine-readable reason code, e.g. negative_value")
+    detail: str
+    raw: str
+    house_id: str | None = None
+
+
+# --------------------------------------------------------------------- billing
+InvoiceLineKind = Literal[
+    "ppa_energy", "reserve_refill", "trade_credit", "balance_forward", "late_adjustment"
+]
+
+
+class InvoiceLine(BaseModel):
+    """One numbered line of an invoice, already rounded to the cent."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    number: PositiveInt
+    kind: InvoiceLineKind
+    description: str
+    energy_wh: int | None = None
+    rate_usd_per_kwh: UsdPerKwh | None = None
+    amount_cents: Cents
+
+
+class InvoiceIssued(Event):
+    """A resident's invoice for one billing period."""
+
+    event_type: Literal["InvoiceIssued"] = "InvoiceIssued"
+    schema_version: Literal[1] = 1
+    partition_field: ClassVar[str] = "house_id"
+
+    invoice_id: str
+    house_id: HouseId
+    municipality_id: MunicipalityId
+    period: Annotated[str, Field(pattern=r"^\d{4}-\d{2}$")]
+    period_start: UtcDatetime
+    period_end: UtcDatetime
+    due_at: UtcDatetime
+    lines: tuple[InvoiceLine, ...]
+    total_cents: Cents
+
+
+PaymentMethod = Literal["card", "venmo", "zelle", "ach"]
+
+
+class PaymentReceived(Event):
+    """A resident's payment, recorded exactly once."""
+
+    event_type: Literal["PaymentReceived"] = "PaymentReceived"
+    schema_version: Literal[1] = 1
+    partition_field: ClassVar[str] = "house_id"
+
+    payment_id: str
+    house_id: HouseId
+    municipality_id: MunicipalityId
+    invoice_id: str | None
+    amount_cents: PositiveInt
+    method: PaymentMethod
+
+
+class InvoicePastDue(Event):
+    """An invoice still unpaid when the simulated clock passed its due date."""
+
+    event_type: Literal["InvoicePastDue"] = "InvoicePastDue"
+    schema_version: Literal[1] = 1
+    partition_field: ClassVar[str] = "house_id"
+
+    invoice_id: str
+    house_id: HouseId
+    municipality_id: MunicipalityId
+    due_at: UtcDatetime
+    unpaid_cents: PositiveInt
+
+
+# ---------------------------------------------------------------------- escrow
+EscrowMovementKind = Literal[
+    "endowment", "payment_share", "past_due_cover", "repayment", "treasury_rollover"
+]
+
+
+class EscrowMoved(Event):
+    """Money moved into or out of a municipality's escrow account."""
+
+    event_type: Literal["EscrowMoved"] = "EscrowMoved"
+    schema_version: Literal[1] = 1
+    partition_field: ClassVar[str] = "municipality_id"
+
+    movement_id: str
+    municipality_id: MunicipalityId
+    kind: EscrowMovementKind
+    amount_cents: Cents
+    balance_after_cents: Cents
+    house_id: HouseId | None = None
+    invoice_id: str | None = None
+
+
+# ------------------------------------------------------------------ gsa-market
+class ReserveOffered(Event):
+    """A resident offered part of its battery reserve for a delivery day."""
+
+    event_type: Literal["ReserveOffered"] = "ReserveOffered"
+    schema_version: Literal[1] = 1
+    partition_field: ClassVar[str] = "house_id"
+
+    offer_id: str
+    house_id: HouseId
+    municipality_id: MunicipalityId
+    delivery_day: date
+    reserve_percent: Literal[25, 50, 75, 100]
+    energy_wh: PositiveInt
+    min_price_usd_per_kwh: UsdPerKwh
+
+
+class OfferCancelled(Event):
+    """A resident withdrew an open offer before it cleared."""
+
+    event_type: Literal["OfferCancelled"] = "OfferCancelled"
+    schema_version: Literal[1] = 1
+    partition_field: ClassVar[str] = "house_id"
+
+    offer_id: str
+    house_id: HouseId
+
+
+class WholesalePricePublished(Event):
+    """The wholesale market's price for one hour."""
+
+    event_type: Literal["WholesalePricePublished"] = "WholesalePricePublished"
+    schema_version: Literal[1] = 1
+    partition_field: ClassVar[str] = "market"
+
+    market: str
+    hour_start: UtcDatetime
+    price_usd_per_mwh: UsdPerMwh
+
+
+class BidSubmitted(Event):
+    """The GSA's aggregated bid for one delivery hour."""
+
+    event_type: Literal["BidSubmitted"] = "BidSubmitted"
+    schema_version: Literal[1] = 1
+    partition_field: ClassVar[str] = "bid_id"
+
+    bid_id: str
+    delivery_hour: UtcDatetime
+    energy_wh: PositiveInt
+    offer_ids: tuple[str, ...]
+    clearing_price_usd_per_mwh: UsdPerMwh | None
+
+
+class TradeSettled(Event):
+    """An offer's delivery verified against the meter and paid out (or not, with the reason)."""
+
+    event_type: Literal["TradeSettled"] = "TradeSettled"
+    schema_version: Literal[1] = 1
+    partition_field: ClassVar[str] = "house_id"
+
+    settlement_id: str
+    offer_id: str
+    house_id: HouseId
+    municipality_id: MunicipalityId
+    delivery_hour: UtcDatetime
+    offered_wh: NonNegativeInt
+    delivered_wh: NonNegativeInt
+    clearing_price_usd_per_mwh: UsdPerMwh
+    proceeds_cents: NonNegativeInt
+    fee_cents: NonNegativeInt
+    credit_cents: NonNegativeInt
+    refill_wh: NonNegativeInt
+    shortfall_reason: str | None = None
+
+
+# ---------------------------------------------------------------------- ledger
+class Transfer(BaseModel):
+    """A balanced double-entry money movement: ``amount_cents`` from credit to debit account."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    debit_account: str = Field(min_length=1, max_length=128)
+    credit_account: str = Field(min_length=1, max_length=128)
+    amount_cents: PositiveInt
+    memo: str = ""
+
+
+class LedgerAppendRequested(Event):
+    """A producing service asks the ledger to append a signed entry to one or more channels."""
+
+    event_type: Literal["LedgerAppendRequested"] = "LedgerAppendRequested"
+    schema_version: Literal[1] = 1
+
+    entry_id: str = Field(min_length=1, max_length=64)
+    channels: tuple[str, ...] = Field(min_length=1)
+    kind: str = Field(min_length=1, max_length=64)
+    body: dict[str, Any]
+    transfers: tuple[Transfer, ...] = ()
+    signature: str = Field(description="base64 Ed25519 signature over signing_payload()")
+
+    @property
+    def partition_key(self) -> str:
+        """Appends to one channel stay ordered: key by the first channel."""
+        return self.channels[0]
+
+    def signing_payload(self) -> bytes:
+        """The canonical bytes a producer signs and the ledger verifies."""
+        return canonical_json(
+            self.model_dump(mode="json", exclude={"signature", "event_id", "event_type", "schema_version"})
+        )
+
+
+class LedgerAppendRejected(Event):
+    """An append the ledger refused (bad signature, conflicting body, unbalanced), with why."""
+
+    event_type: Literal["LedgerAppendRejected"] = "LedgerAppendRejected"
+    schema_version: Literal[1] = 1
+    partition_field: ClassVar[str] = "entry_id"
+
+    entry_id: str
+    reason: str
+    detail: str
+    request: dict[str, Any]
+
+
+# ---------------------------------------------------------------- the registry
+EVENT_CLASSES: tuple[type[Event], ...] = (
+    MeterReadingRecorded,
+    ClockWatermarkReached,
+    SimulatedClockAdvanced,
+    MeterReadingRejected,
+    InvoiceIssued,
+    PaymentReceived,
+    InvoicePastDue,
+    EscrowMoved,
+    ReserveOffered,
+    OfferCancelled,
+    WholesalePricePublished,
+    BidSubmitted,
+    TradeSettled,
+    LedgerAppendRequested,
+    LedgerAppendRejected,
+)
+REGISTRY: dict[tuple[str, int], type[Event]] = {
+    (cls.model_fields["event_type"].default, cls.model_fields["schema_version"].default): cls
+    for cls in EVENT_CLASSES
+}
+
+
+def canonical_json(value: Any) -> bytes:
+    """Deterministic JSON: sorted keys, no whitespace, UTF-8. Used for hashing and signing."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def encode(event: Event) -> bytes:
+    """Wire encoding of an event (JSON)."""
+    return event.model_dump_json().encode()
+
+
+def _describe(error: ValidationError) -> str:
+    return "; ".join(
+        f"{'.'.join(str(p) for p in problem['loc']) or '<event>'}: {problem['msg']}"
+        for problem in error.errors()
+    )
+
+
+def decode(raw: bytes | str) -> Event:
+    """Parse and validate wire bytes into the registered event class, or explain why not."""
+    try:
+        data = json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise EventDecodeError(f"not JSON: {error}") from None
+    if not isinstance(data, dict):
+        raise EventDecodeError(f"event must be a JSON object, got {type(data).__name__}")
+    key = (data.get("event_type"), data.get("schema_version"))
+    cls = REGISTRY.get(key)  # type: ignore[arg-type]
+    if cls is None:
+        known = ", ".join(sorted(f"{t} v{v}" for t, v in REGISTRY))
+        raise EventDecodeError(f"unknown event type/version {key[0]!r} v{key[1]!r}; known: {known}")
+    try:
+        return cls.model_validate(data)
+    except ValidationError as error:
+        raise EventDecodeError(f"{key[0]} v{key[1]}: {_describe(error)}") from None

@@ -1,0 +1,139 @@
+"""aiokafka plumbing: idempotent producers, manually committed consumers, topic creation.
+
+Clients are built inside the running event loop and never at import time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from collections.abc import Iterable
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+
+from energychain_shared.events import Event, encode
+from energychain_shared.settings import CommonSettings, load_settings
+from energychain_shared.topics import ALL_TOPICS, Topic
+
+
+class InfrastructureUnavailable(RuntimeError):
+    """Kafka or PostgreSQL could not be reached at start; the message names the setting."""
+
+
+def make_producer(settings: CommonSettings, *, client_id: str, **overrides) -> AIOKafkaProducer:
+    """An idempotent, acks=all producer (redelivery-safe on broker retries)."""
+    options = dict(
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        client_id=client_id,
+        enable_idempotence=True,
+        acks="all",
+        linger_ms=5,
+        max_batch_size=256 * 1024,
+        compression_type=None,
+        request_timeout_ms=int(settings.kafka_client_timeout_s * 1000 * 3),
+    )
+    options.update(overrides)
+    return AIOKafkaProducer(**options)
+
+
+def make_consumer(
+    settings: CommonSettings, *topics: str, group_id: str | None, client_id: str, **overrides
+) -> AIOKafkaConsumer:
+    """A consumer that never auto-commits: callers commit after their effect is durable."""
+    options = dict(
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        group_id=group_id,
+        client_id=client_id,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        isolation_level="read_committed",
+        max_poll_records=2000,
+        max_poll_interval_ms=300_000,
+    )
+    options.update(overrides)
+    return AIOKafkaConsumer(*topics, **options)
+
+
+async def publish(producer: AIOKafkaProducer, topic_name: str, event: Event, *, partition: int | None = None):
+    """Send one event keyed by its partition key; returns the delivery future."""
+    key = event.partition_key
+    return await producer.send(
+        topic_name,
+        value=encode(event),
+        key=None if key is None else key.encode(),
+        partition=partition,
+    )
+
+
+async def ensure_topics(settings: CommonSettings, topics: Iterable[Topic] = ALL_TOPICS) -> list[str]:
+    """Create the registry's topics that do not exist yet; returns the names created."""
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=settings.kafka_bootstrap_servers, client_id="energychain-topics"
+    )
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        wanted = [t for t in topics if settings.topic(t) not in existing]
+        if not wanted:
+            return []
+        new_topics = [
+            NewTopic(
+                name=settings.topic(t),
+                num_partitions=t.partitions,
+                replication_factor=1,
+                topic_configs={
+                    "retention.ms": str(t.retention_ms),
+                    "cleanup.policy": "compact" if t.compacted else "delete",
+                    "min.insync.replicas": "1",
+                },
+            )
+            for t in wanted
+        ]
+        try:
+            await admin.create_topics(new_topics)
+        except TopicAlreadyExistsError:
+            pass  # another process created them first: that is the goal
+        return [settings.topic(t) for t in wanted]
+    finally:
+        await admin.close()
+
+
+async def check_kafka(settings: CommonSettings) -> None:
+    """Fail fast with one line naming the setting when the broker cannot be reached."""
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        client_id="energychain-startup-check",
+        request_timeout_ms=int(settings.kafka_client_timeout_s * 1000),
+    )
+    # The client logs each failed attempt; the one line below says it all.
+    client_log = logging.getLogger("aiokafka")
+    previous_level = client_log.level
+    client_log.setLevel(logging.CRITICAL)
+    try:
+        await asyncio.wait_for(admin.start(), timeout=settings.kafka_client_timeout_s)
+        await asyncio.wait_for(admin.list_topics(), timeout=settings.kafka_client_timeout_s)
+    except (KafkaError, OSError, asyncio.TimeoutError) as error:
+        raise InfrastructureUnavailable(
+            f"EC_KAFKA_BOOTSTRAP_SERVERS={settings.kafka_bootstrap_servers}: broker unreachable "
+            f"({type(error).__name__}: {error or 'timed out'})"
+        ) from None
+    finally:
+        client_log.setLevel(previous_level)
+        await admin.close()
+
+
+def create_topics_main() -> None:
+    """`energychain-topics`: create every registered topic that is missing."""
+    settings = load_settings(CommonSettings)
+    try:
+        asyncio.run(check_kafka(settings))
+        created = asyncio.run(ensure_topics(settings))
+    except InfrastructureUnavailable as error:
+        print(f"energychain: {error}", file=sys.stderr)
+        raise SystemExit(3) from None
+    for topic in ALL_TOPICS:
+        state = "created" if settings.topic(topic) in created else "exists"
+        print(f"{state:8} {settings.topic(topic)} ({topic.partitions} partitions)")

@@ -1,0 +1,89 @@
+"""Settings common to every EnergyChain process: one env prefix (EC_), one .env file."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Literal, TypeVar
+from urllib.parse import quote
+
+from pydantic import Field, SecretStr, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from energychain_shared.topics import Topic
+
+ENV_PREFIX = "EC_"
+REPO_ROOT = Path(__file__).resolve().parents[3]
+
+
+class CommonSettings(BaseSettings):
+    """Infrastructure settings every service shares; services subclass to add their own."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        frozen=True,
+    )
+
+    run_dir: Path = Field(default=REPO_ROOT / ".run", description="Local state: data, logs, pids, keys.")
+    keys_dir: Path | None = Field(default=None, description="Ed25519 keys; defaults to <run_dir>/keys.")
+    registry_path: Path = Field(
+        default=REPO_ROOT / "data" / "registry.json",
+        description="Residents, contracts and municipalities: the single source every service reads.",
+    )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    kafka_bootstrap_servers: str = "127.0.0.1:9092"
+    topic_prefix: str = Field(
+        default="", pattern=r"^[A-Za-z0-9._-]*$", description="Prepended to every topic name (isolation)."
+    )
+    kafka_client_timeout_s: float = Field(default=10.0, gt=0)
+
+    pg_host: str = "127.0.0.1"
+    pg_port: int = Field(default=5433, ge=1, le=65535)
+    pg_user: str = "energychain"
+    pg_password: SecretStr = SecretStr("")
+    pg_database: str = "energychain"
+
+    token_ttl_s: int = Field(default=3600, gt=0, description="Lifetime of access tokens.")
+
+    def topic(self, topic: Topic) -> str:
+        """The broker-side name of a registered topic under this installation's prefix."""
+        return f"{self.topic_prefix}{topic.name}"
+
+    @property
+    def resolved_keys_dir(self) -> Path:
+        """Directory holding this installation's key pairs."""
+        return self.keys_dir if self.keys_dir is not None else self.run_dir / "keys"
+
+    @property
+    def database_url(self) -> str:
+        """SQLAlchemy URL for asyncpg built from the EC_PG_* settings."""
+        password = quote(self.pg_password.get_secret_value(), safe="")
+        return (
+            f"postgresql+asyncpg://{quote(self.pg_user, safe='')}:{password}"
+            f"@{self.pg_host}:{self.pg_port}/{self.pg_database}"
+        )
+
+
+SettingsT = TypeVar("SettingsT", bound=BaseSettings)
+
+
+def describe_validation_error(error: ValidationError, *, prefix: str = ENV_PREFIX) -> str:
+    """One line naming each bad setting as its environment variable."""
+    parts = []
+    for problem in error.errors():
+        name = prefix + "_".join(str(p) for p in problem["loc"]).upper()
+        parts.append(f"{name}: {problem['msg']} (got {problem.get('input')!r})")
+    return "bad setting " + "; ".join(parts)
+
+
+def load_settings(settings_cls: type[SettingsT]) -> SettingsT:
+    """Build settings or exit with one clear line naming the bad variable."""
+    try:
+        return settings_cls()
+    except ValidationError as error:
+        print(f"energychain: {describe_validation_error(error)}", file=sys.stderr)
+        raise SystemExit(2) from None

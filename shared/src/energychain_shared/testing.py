@@ -1,0 +1,67 @@
+"""pytest plugin shared by every package's tests: markers, settings, real Kafka and PostgreSQL.
+
+Integration tests never stand in fakes for Kafka or PostgreSQL: they use the
+servers `deploy/infra.sh start` runs, on the `<database>_test` database and
+under a topic prefix unique to the test session.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from pathlib import Path
+
+import pytest
+
+from energychain_shared.settings import REPO_ROOT, CommonSettings
+
+SEED_DATA_DIR = Path(os.environ.get("EC_SEED_DATA_DIR", REPO_ROOT.parent / "shared" / "seed-data"))
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "unit: pure domain logic, no I/O")
+    config.addinivalue_line("markers", "integration: talks to the real Kafka broker and PostgreSQL server")
+    config.addinivalue_line("markers", "e2e: starts the system's processes as a user would")
+
+
+def test_settings(**overrides) -> CommonSettings:
+    """Settings for tests: the test database and a topic prefix unique to this session."""
+    base = CommonSettings()
+    values = {
+        "pg_database": f"{base.pg_database.removesuffix('_test')}_test",
+        "topic_prefix": _SESSION_PREFIX,
+    }
+    values.update(overrides)
+    return base.model_copy(update=values)
+
+
+_SESSION_PREFIX = f"test-{uuid.uuid4().hex[:8]}."
+
+
+@pytest.fixture(scope="session")
+def ec_settings() -> CommonSettings:
+    """Common settings pointing at the test database and this session's topics."""
+    return test_settings()
+
+
+@pytest.fixture(scope="session")
+def infrastructure(ec_settings: CommonSettings) -> CommonSettings:
+    """Real Kafka and PostgreSQL, reachable, with this session's topics created; fails loudly if not."""
+    from energychain_shared.kafka import InfrastructureUnavailable, ensure_topics
+    from energychain_shared.runtime import _preflight
+
+    try:
+        asyncio.run(_preflight(ec_settings, kafka=True, database=True))
+    except InfrastructureUnavailable as error:
+        pytest.fail(f"integration infrastructure is down: {error}. Start it with `deploy/infra.sh start`.")
+    asyncio.run(ensure_topics(ec_settings))
+    return ec_settings
+
+
+@pytest.fixture(scope="session")
+def seed_data_dir() -> Path:
+    """The reference seed data beside the checkout; tests needing it skip with the reason when absent."""
+    if not (SEED_DATA_DIR / "seed-ui-accounts.json").exists():
+        pytest.skip(f"reference seed data not found at {SEED_DATA_DIR} (set EC_SEED_DATA_DIR)")
+    return SEED_DATA_DIR

@@ -1,0 +1,69 @@
+"""The one registry of Kafka topics: names, partition counts, keys and the events they carry."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Topic:
+    """A Kafka topic the system creates itself (broker auto-create is off)."""
+
+    name: str
+    partitions: int
+    key: str
+    carries: tuple[str, ...]
+    retention_ms: int = -1  # keep everything: topics are replayable history
+    compacted: bool = False
+
+
+# Keyed topics share one partition count so co-partitioned consumers line up.
+KEYED_PARTITIONS = 12
+
+METER_READINGS = Topic(
+    "meter.readings",
+    KEYED_PARTITIONS,
+    key="house_id (clock watermarks go to every partition)",
+    carries=("MeterReadingRecorded", "ClockWatermarkReached"),
+)
+METER_DEAD_LETTERS = Topic(
+    "meter.readings.dlq", 6, key="source file", carries=("MeterReadingRejected",)
+)
+CLOCK = Topic("clock", 1, key="replay id", carries=("SimulatedClockAdvanced",))
+INVOICES = Topic("billing.invoices", KEYED_PARTITIONS, key="house_id", carries=("InvoiceIssued",))
+PAYMENTS = Topic("billing.payments", KEYED_PARTITIONS, key="house_id", carries=("PaymentReceived",))
+PAST_DUE = Topic("billing.past-due", KEYED_PARTITIONS, key="house_id", carries=("InvoicePastDue",))
+ESCROW_MOVEMENTS = Topic(
+    "escrow.movements", KEYED_PARTITIONS, key="municipality_id", carries=("EscrowMoved",)
+)
+OFFERS = Topic(
+    "market.offers", KEYED_PARTITIONS, key="house_id", carries=("ReserveOffered", "OfferCancelled")
+)
+PRICES = Topic("market.prices", 1, key="market", carries=("WholesalePricePublished",))
+BIDS = Topic("market.bids", 6, key="delivery day", carries=("BidSubmitted",))
+SETTLEMENTS = Topic(
+    "market.settlements", KEYED_PARTITIONS, key="house_id", carries=("TradeSettled",)
+)
+LEDGER_APPENDS = Topic(
+    "ledger.appends", KEYED_PARTITIONS, key="first channel", carries=("LedgerAppendRequested",)
+)
+LEDGER_DEAD_LETTERS = Topic(
+    "ledger.appends.dlq", 6, key="entry_id", carries=("LedgerAppendRejected",)
+)
+
+ALL_TOPICS: tuple[Topic, ...] = (
+    METER_READINGS,
+    METER_DEAD_LETTERS,
+    CLOCK,
+    INVOICES,
+    PAYMENTS,
+    PAST_DUE,
+    ESCROW_MOVEMENTS,
+    OFFERS,
+    PRICES,
+    BIDS,
+    SETTLEMENTS,
+    LEDGER_APPENDS,
+    LEDGER_DEAD_LETTERS,
+)
+TOPICS_BY_NAME = {topic.name: topic for topic in ALL_TOPICS}

@@ -1,0 +1,140 @@
+"""The plumbing against the real broker and database: groups share partitions, restarts resume."""
+
+import asyncio
+import dataclasses
+import uuid
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from sqlalchemy import text
+
+from energychain_shared.db import make_engine, make_session_factory
+from energychain_shared.events import MeterReadingRecorded, decode
+from energychain_shared.kafka import ensure_topics, make_consumer, make_producer, publish
+from energychain_shared.topics import METER_READINGS
+
+pytestmark = pytest.mark.integration
+
+T0 = datetime(2022, 1, 1, tzinfo=timezone.utc)
+
+
+def reading(house: int, hour: int) -> MeterReadingRecorded:
+    start = T0 + timedelta(hours=hour)
+    house_id = f"house-{house:04d}"
+    return MeterReadingRecorded(
+        event_id=MeterReadingRecorded.id_for(house_id, start), occurred_at=start + timedelta(hours=1),
+        producer="test", house_id=house_id, interval_start=start, solar_wh=0, home_wh=hour,
+        battery_charged_wh=0, battery_discharged_wh=0, grid_import_wh=hour, grid_export_wh=0,
+        battery_level_pct=None, imbalance_wh=0, source_file="t.csv", source_line=hour + 2,
+    )
+
+
+async def fresh_topic(settings) -> str:
+    topic = dataclasses.replace(METER_READINGS, name=f"it-{uuid.uuid4().hex[:8]}")
+    await ensure_topics(settings, [topic])
+    return settings.topic(topic)
+
+
+async def produce(settings, topic_name: str, events) -> None:
+    producer = make_producer(settings, client_id="test-producer")
+    await producer.start()
+    try:
+        for event in events:
+            await publish(producer, topic_name, event)
+        await producer.flush()
+    finally:
+        await producer.stop()
+
+
+async def drain(consumer, *, expected: int, timeout_s: float = 30) -> list:
+    got = []
+    async with asyncio.timeout(timeout_s):
+        while len(got) < expected:
+            batch = await consumer.getmany(timeout_ms=500)
+            for records in batch.values():
+                got.extend(records)
+    return got
+
+
+async def test_a_consumer_group_shares_partitions_and_consumes_each_event_once(infrastructure):
+    topic_name = await fresh_topic(infrastructure)
+    sent = [reading(house, hour) for house in range(24) for hour in range(5)]
+    await produce(infrastructure, topic_name, sent)
+
+    group = f"g-{uuid.uuid4().hex[:6]}"
+    first = make_consumer(infrastructure, topic_name, group_id=group, client_id="c1")
+    second = make_consumer(infrastructure, topic_name, group_id=group, client_id="c2")
+    await first.start()
+    await second.start()
+    try:
+        async with asyncio.timeout(30):  # both members joined the group and split its partitions
+            while not (first.assignment() and second.assignment()
+                       and len(first.assignment() | second.assignment()) == METER_READINGS.partitions):
+                await asyncio.gather(first.getmany(timeout_ms=200), second.getmany(timeout_ms=200))
+        assert not first.assignment() & second.assignment()
+        for consumer in (first, second):
+            for partition in consumer.assignment():
+                consumer.seek(partition, 0)
+        received = await drain_both(first, second, expected=len(sent))
+    finally:
+        await first.stop()
+        await second.stop()
+    ids = [decode(r.value).event_id for r in received]
+    assert sorted(ids) == sorted(e.event_id for e in sent)
+    by_house = {}
+    for record in received:
+        by_house.setdefault(record.key, set()).add(record.partition)
+    assert all(len(partitions) == 1 for partitions in by_house.values()), "a house's readings must stay on one partition"
+
+
+async def drain_both(first, second, *, expected: int) -> list:
+    got = []
+    async with asyncio.timeout(30):
+        while len(got) < expected:
+            for batch in await asyncio.gather(first.getmany(timeout_ms=300), second.getmany(timeout_ms=300)):
+                for records in batch.values():
+                    got.extend(records)
+    return got
+
+
+async def test_a_restarted_consumer_resumes_after_its_last_committed_offset(infrastructure):
+    topic_name = await fresh_topic(infrastructure)
+    sent = [reading(1, hour) for hour in range(40)]  # one house: one partition, ordered
+    await produce(infrastructure, topic_name, sent)
+    group = f"g-{uuid.uuid4().hex[:6]}"
+
+    consumer = make_consumer(infrastructure, topic_name, group_id=group, client_id="before", max_poll_records=15)
+    await consumer.start()
+    try:
+        first_part = (await drain(consumer, expected=15))[:15]
+        last = first_part[-1]
+        from aiokafka import TopicPartition
+
+        await consumer.commit({TopicPartition(last.topic, last.partition): last.offset + 1})
+    finally:
+        await consumer.stop()
+
+    restarted = make_consumer(infrastructure, topic_name, group_id=group, client_id="after")
+    await restarted.start()
+    try:
+        rest = await drain(restarted, expected=25)
+    finally:
+        await restarted.stop()
+    assert [decode(r.value).event_id for r in rest] == [e.event_id for e in sent[15:]]
+
+
+async def test_the_database_session_writes_and_reads_back_in_one_transaction(infrastructure):
+    engine = make_engine(infrastructure, pool_size=2)
+    sessions = make_session_factory(engine)
+    table = f"it_{uuid.uuid4().hex[:8]}"
+    try:
+        async with sessions() as session, session.begin():
+            await session.execute(text(f"create temporary table {table} (k text primary key, wh bigint) on commit drop"))
+            await session.execute(text(f"insert into {table} values ('a', 1500), ('b', 2500)"))
+            total = (await session.execute(text(f"select sum(wh) from {table}"))).scalar_one()
+        assert total == 4000
+        async with sessions() as session:
+            name = (await session.execute(text("select current_database()"))).scalar_one()
+        assert name.endswith("_test")
+    finally:
+        await engine.dispose()

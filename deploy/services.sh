@@ -1,0 +1,102 @@
+#!/usr/bin/env bash
+# Starts, stops and reports the EnergyChain service processes (no Docker).
+#
+#   deploy/services.sh start [NAME...]     start every process (or the named ones)
+#   deploy/services.sh stop [NAME...]      stop them (TERM, then KILL after 15 s)
+#   deploy/services.sh status              one line per process; exit 0 if all run
+#
+# Scale-out: EC_SCALE_<NAME>=N starts N instances of a stream worker, e.g.
+#   EC_SCALE_BILLING_WORKER=3 EC_SCALE_LEDGER_CONSUMER=2 deploy/services.sh start
+# Instances of one worker share partitions through their Kafka consumer group.
+set -euo pipefail
+
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$repo"
+[ -f .env ] || cp .env.example .env
+set -a; . ./.env; set +a
+run_dir=${EC_RUN_DIR:-$repo/.run}
+case "$run_dir" in /*) ;; *) run_dir="$repo/$run_dir" ;; esac
+pids="$run_dir/pids"; logs="$run_dir/logs"
+mkdir -p "$pids" "$logs"
+bin="$repo/.venv/bin"
+
+# name | command. APIs listen on the ports in .env; workers scale by instances.
+PROCESSES=(
+  "ledger-api|$bin/energychain-ledger serve"
+  "ledger-consumer|$bin/energychain-ledger consume"
+  "billing-api|$bin/energychain-billing serve"
+  "billing-worker|$bin/energychain-billing worker"
+  "escrow-api|$bin/energychain-escrow serve"
+  "escrow-worker|$bin/energychain-escrow worker"
+  "gsa-market-api|$bin/energychain-gsa-market serve"
+  "gsa-market-worker|$bin/energychain-gsa-market worker"
+  "meter-ingest-api|$bin/energychain-meter-ingest serve"
+)
+
+instances_of() {
+  local var="EC_SCALE_$(echo "$1" | tr 'a-z-' 'A-Z_')"
+  echo "${!var:-1}"
+}
+
+is_running() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
+
+selected() {
+  local name=$1; shift
+  [ $# -eq 0 ] && return 0
+  for wanted in "$@"; do [ "$wanted" = "$name" ] || [[ "$name" == "$wanted"-* ]] && return 0; done
+  return 1
+}
+
+start() {
+  for entry in "${PROCESSES[@]}"; do
+    local name=${entry%%|*} command=${entry#*|}
+    selected "$name" "$@" || continue
+    for i in $(seq 1 "$(instances_of "$name")"); do
+      local pidfile="$pids/$name-$i.pid"
+      if is_running "$pidfile"; then
+        echo "running  $name#$i (pid $(cat "$pidfile"))"
+        continue
+      fi
+      EC_INSTANCE="$name-$i" nohup $command >>"$logs/$name-$i.log" 2>&1 &
+      echo $! >"$pidfile"
+      echo "started  $name#$i (pid $!, log $logs/$name-$i.log)"
+    done
+  done
+}
+
+stop() {
+  for pidfile in "$pids"/*.pid; do
+    [ -e "$pidfile" ] || continue
+    local name; name=$(basename "$pidfile" .pid)
+    selected "${name%-*}" "$@" || continue
+    if is_running "$pidfile"; then
+      local pid; pid=$(cat "$pidfile")
+      kill -TERM "$pid" 2>/dev/null || true
+      for _ in $(seq 1 30); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
+      kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null || true
+      echo "stopped  $name (pid $pid)"
+    fi
+    rm -f "$pidfile"
+  done
+}
+
+status() {
+  local all=0
+  for entry in "${PROCESSES[@]}"; do
+    local name=${entry%%|*}
+    for i in $(seq 1 "$(instances_of "$name")"); do
+      local pidfile="$pids/$name-$i.pid"
+      if is_running "$pidfile"; then echo "running  $name#$i (pid $(cat "$pidfile"))"
+      else echo "stopped  $name#$i"; all=1; fi
+    done
+  done
+  return $all
+}
+
+command=${1:-}; shift || true
+case "$command" in
+  start) start "$@" ;;
+  stop) stop "$@" ;;
+  status) status ;;
+  *) echo "usage: $0 start|stop|status [NAME...]" >&2; exit 2 ;;
+esac

@@ -12,8 +12,9 @@ set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$repo"
-[ -f .env ] || cp .env.example .env
-set -a; . ./.env; set +a
+# shellcheck source=deploy/lib/env.sh
+. "$repo/deploy/lib/env.sh"
+load_env
 run_dir=${EC_RUN_DIR:-$repo/.run}
 case "$run_dir" in /*) ;; *) run_dir="$repo/$run_dir" ;; esac
 pids="$run_dir/pids"; logs="$run_dir/logs"

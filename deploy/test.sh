@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs the whole test suite: installs what is missing, starts the real Kafka
-# broker and PostgreSQL server (left running afterwards
-# them; `deploy/infra.sh stop` stops them), then runs every package's unit, integration and end-to-end tests.
+# broker and PostgreSQL server (left running afterwards; `deploy/infra.sh stop`
+# stops them), then runs every package's unit, integration and end-to-end tests.
 # Extra arguments go to pytest, e.g. `deploy/test.sh -m unit` or `-k ledger`.
 set -euo pipefail
 

@@ -1,0 +1,1 @@
+"""Adapters: CSV files, the Kafka wire, the checkpoint file."""

@@ -49,6 +49,13 @@ class CommonSettings(BaseSettings):
 
     token_ttl_s: int = Field(default=3600, gt=0, description="Lifetime of access tokens.")
 
+    # Where each service's API is reached by clients (the CLI, the web server, the demo driver).
+    meter_ingest_url: str = "http://127.0.0.1:8101"
+    ledger_url: str = "http://127.0.0.1:8102"
+    billing_url: str = "http://127.0.0.1:8103"
+    escrow_url: str = "http://127.0.0.1:8104"
+    market_url: str = "http://127.0.0.1:8105"
+
     def topic(self, topic: Topic) -> str:
         """The broker-side name of a registered topic under this installation's prefix."""
         return f"{self.topic_prefix}{topic.name}"

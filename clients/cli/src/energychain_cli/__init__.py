@@ -1,0 +1,1 @@
+"""EnergyChain command-line client: every role through the public APIs."""

@@ -1,0 +1,227 @@
+"""`energychain`: the command-line client for operators and scripts (every role, public APIs only)."""
+
+from __future__ import annotations
+
+import sys
+import time
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+from typing import Annotated, Optional
+
+import httpx
+import typer
+from rich.console import Console
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from energychain_cli.client import Api, ApiError, load_session, save_session
+from energychain_shared.settings import CommonSettings, load_settings
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
+replay_app = typer.Typer(no_args_is_help=True, help="Replay control (GSA).")
+app.add_typer(replay_app, name="replay")
+console = Console()
+SERVICES = ("meter_ingest", "ledger", "billing", "escrow", "market")
+
+
+def settings() -> CommonSettings:
+    return load_settings(CommonSettings)
+
+
+def api() -> Api:
+    """A client carrying the saved login's token."""
+    current = settings()
+    session = load_session(current)
+    if session is None:
+        fail("not logged in: run `energychain login USERNAME`")
+    return Api(current, token=session["token"])
+
+
+def fail(message: str, code: int = 1) -> None:
+    console.print(f"[red]error:[/red] {message}")
+    raise typer.Exit(code)
+
+
+def call(function, *args, **kwargs):
+    """Run an API call, turning its refusal into one readable line."""
+    try:
+        return function(*args, **kwargs)
+    except ApiError as error:
+        fail(f"{error.status} {error.message}")
+    except httpx.HTTPError as error:
+        fail(f"cannot reach the API: {error}")
+
+
+def table(title: str, rows: list[dict], columns: list[str]) -> Table:
+    """A rich table of ``rows`` showing ``columns``."""
+    out = Table(title=title)
+    for column in columns:
+        out.add_column(column)
+    for row in rows:
+        out.add_row(*(str(row.get(column, "")) for column in columns))
+    return out
+
+
+def dollars(cents: int | None) -> str:
+    """Integer cents as $d.cc (negative = credit)."""
+    if cents is None:
+        return "-"
+    sign = "-" if cents < 0 else ""
+    return f"{sign}${abs(cents) // 100:,}.{abs(cents) % 100:02d}"
+
+
+@app.command()
+def login(
+    username: str,
+    password: Annotated[Optional[str], typer.Option(help="Omit to be asked (or pipe it with --password-stdin).")] = None,
+    password_stdin: Annotated[bool, typer.Option(help="Read the password from standard input.")] = False,
+) -> None:
+    """Log in as a user (resident, municipality or GSA) and remember the token."""
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    if password is None:
+        password = typer.prompt("password", hide_input=True)
+    current = settings()
+    token = call(Api(current).login, username, password)
+    save_session(current, username=username, token=token)
+    console.print(f"logged in as [bold]{username}[/bold]")
+
+
+@app.command("wait-ready")
+def wait_ready(timeout: Annotated[float, typer.Option(help="Seconds to wait.")] = 120.0) -> None:
+    """Wait until every service answers /readyz."""
+    current = settings()
+    deadline = time.monotonic() + timeout
+    pending = set(SERVICES)
+    with httpx.Client(timeout=3) as client:
+        while pending and time.monotonic() < deadline:
+            for service in sorted(pending):
+                try:
+                    if client.get(getattr(current, f"{service}_url") + "/readyz").status_code == 200:
+                        pending.discard(service)
+                        console.print(f"ready  {service}")
+                except httpx.HTTPError:
+                    pass
+            if pending:
+                time.sleep(1)
+    if pending:
+        fail(f"not ready after {timeout:.0f} s: {', '.join(sorted(pending))} (see .run/logs/)")
+
+
+@app.command()
+def verify(channel: Annotated[Optional[str], typer.Option(help="One channel; default every channel you may read.")] = None) -> None:
+    """Recompute ledger hash chains and signatures; report the first entry that fails."""
+    client = api()
+    channels = [channel] if channel else [c["channel"] for c in call(client.get, "ledger", "/channels")]
+    failed = 0
+    for name in channels:
+        report = call(client.get, "ledger", f"/channels/{name}/verify")
+        if report.get("ok"):
+            console.print(f"[green]ok[/green]      {name}: {report.get('entries_checked', '?')} entries")
+        else:
+            failed += 1
+            console.print(f"[red]FAILED[/red]  {name}: {report}")
+    if failed:
+        raise typer.Exit(1)
+
+
+@app.command()
+def transactions(
+    channel: Annotated[Optional[str], typer.Option(help="Ledger channel; default your own.")] = None,
+    kind: Annotated[Optional[str], typer.Option(help="Entry kind, e.g. invoice, payment.")] = None,
+    from_time: Annotated[Optional[datetime], typer.Option("--from", help="Event time from (ISO).")] = None,
+    to_time: Annotated[Optional[datetime], typer.Option("--to", help="Event time to (ISO).")] = None,
+    limit: int = 50,
+) -> None:
+    """Ledger entries of a channel between two dates (the Transactions page)."""
+    client = api()
+    if channel is None:
+        channel = call(client.get, "ledger", "/channels")[0]["channel"]
+    page = call(client.get, "ledger", f"/channels/{channel}/entries", kind=kind, limit=limit,
+                **{"from": from_time and from_time.isoformat(), "to": to_time and to_time.isoformat()})
+    rows = [{"seq": e.get("seq"), "time": e.get("event_time"), "kind": e.get("kind"), "entry": e.get("entry_id")}
+            for e in page.get("entries", [])]
+    console.print(table(f"{channel}", rows, ["seq", "time", "kind", "entry"]))
+
+
+@app.command()
+def balances() -> None:
+    """Ledger account balances you may see."""
+    rows = call(api().get, "ledger", "/accounts/balances")
+    console.print(table("balances", [{"account": r["account"], "balance": dollars(r["balance_cents"])} for r in rows],
+                        ["account", "balance"]))
+
+
+@replay_app.command("status")
+def replay_status() -> None:
+    """Where the replay is."""
+    console.print(call(api().get, "meter_ingest", "/replay/status"))
+
+
+@replay_app.command("start")
+def replay_start(
+    speed: Annotated[Optional[str], typer.Option(help="1 = real time, 3600 = 1 h/s, max = flat out.")] = None,
+    from_time: Annotated[Optional[str], typer.Option("--from", help="Simulated start (ISO with offset).")] = None,
+    watch: Annotated[bool, typer.Option(help="Follow progress with a live bar.")] = True,
+) -> None:
+    """Start (or continue) the replay."""
+    client = api()
+    call(client.post, "meter_ingest", "/replay/start", {"speed": speed, "from_time": from_time})
+    if watch:
+        follow(client)
+
+
+@replay_app.command("pause")
+def replay_pause() -> None:
+    """Pause at the end of the current simulated hour."""
+    console.print(call(api().post, "meter_ingest", "/replay/pause"))
+
+
+@replay_app.command("resume")
+def replay_resume() -> None:
+    """Resume a paused replay."""
+    console.print(call(api().post, "meter_ingest", "/replay/resume"))
+
+
+@replay_app.command("speed")
+def replay_speed(speed: str) -> None:
+    """Change the replay speed."""
+    console.print(call(api().post, "meter_ingest", "/replay/speed", {"speed": speed}))
+
+
+@replay_app.command("watch")
+def replay_watch() -> None:
+    """Follow the replay with a live progress display until it ends."""
+    follow(api())
+
+
+def follow(client: Api) -> None:
+    """Live progress: simulated time, readings published, dead letters."""
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console) as bar:
+        task = bar.add_task("replay")
+        while True:
+            status = call(client.get, "meter_ingest", "/replay/status")
+            bar.update(task, description=(
+                f"{status['state']:9} sim {status['sim_time'] or '-'}  speed {status['speed']}  "
+                f"published {status['published']:,}  dead-lettered {status['dead_lettered']:,}"))
+            if status["state"] not in ("running", "paused", "starting"):
+                break
+            time.sleep(0.5)
+    if status.get("error"):
+        fail(status["error"])
+
+
+def parse_amount(text: str) -> str:
+    """A dollar amount with at most two decimals, as the API expects it."""
+    try:
+        amount = Decimal(text)
+    except InvalidOperation:
+        fail(f"amount: not a number: {text!r}")
+    if amount <= 0 or amount.as_tuple().exponent < -2:
+        fail("amount: must be positive with at most two decimals")
+    return str(amount)
+
+
+def main() -> None:
+    """Console entry point."""
+    app()

@@ -1,0 +1,3 @@
+"""EnergyChain GSA market: reserve offers, wholesale prices, aggregation, clearing, settlement."""
+
+SERVICE_NAME = "gsa-market"

@@ -1,0 +1,289 @@
+"""HTTP entry points: the resident's offers and the GSA's market views; thin over the use cases."""
+
+from __future__ import annotations
+
+import logging
+from contextlib import asynccontextmanager
+from datetime import date, datetime, time, timedelta, timezone
+from decimal import Decimal
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, HTTPException, Query, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from energychain_shared import keys
+from energychain_shared.auth import Principal, Role, require_role
+from energychain_shared.kafka import make_producer
+from energychain_shared.observability import install_health
+
+from energychain_market import service
+from energychain_market.adapters.outbox import relay
+from energychain_market.domain.offers import ALLOWED_RESERVE_PERCENTS, OfferRefused, OfferRequest
+from energychain_market.settings import MarketSettings
+
+log = logging.getLogger(__name__)
+UTC = timezone.utc
+MAX_RANGE_DAYS = 400
+
+
+class OfferBody(BaseModel):
+    """A resident's offer: share of the reserve, delivery day, minimum price."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    reserve_percent: int = Field(description=f"one of {list(ALLOWED_RESERVE_PERCENTS)}")
+    delivery_day: date = Field(description="a local day after the current simulated day")
+    min_price_usd_per_kwh: Decimal = Field(description="between the current PPA rate and the maximum ($1.00)")
+
+
+Resident = Annotated[Principal, Depends(require_role(Role.RESIDENT))]
+Gsa = Annotated[Principal, Depends(require_role(Role.GSA))]
+
+
+def _house(principal: Principal) -> str:
+    if not principal.house_id:
+        raise HTTPException(403, detail="token has no house: not a resident of the program")
+    return principal.house_id
+
+
+def _range(start: date, end: date) -> tuple[datetime, datetime]:
+    if end < start:
+        raise HTTPException(422, detail="end: must be on or after start")
+    if (end - start).days > MAX_RANGE_DAYS:
+        raise HTTPException(422, detail=f"end: range is limited to {MAX_RANGE_DAYS} days")
+    return datetime.combine(start, time(0), UTC), datetime.combine(end + timedelta(days=1), time(0), UTC)
+
+
+def create_app(settings: MarketSettings, *, context: service.MarketContext | None = None, producer=None) -> FastAPI:
+    """The market's FastAPI app; the lifespan builds the context and producer unless given (tests)."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        from energychain_market.bootstrap import build_context
+
+        owned_ctx = context is None
+        owned_producer = producer is None
+        app.state.ctx = context or await build_context(settings)
+        app.state.producer = producer or make_producer(settings, client_id="gsa-market-api")
+        if owned_producer:
+            await app.state.producer.start()
+        try:
+            yield
+        finally:
+            if owned_producer:
+                await app.state.producer.stop()
+            if owned_ctx:
+                await app.state.ctx.pool.close()
+
+    app = FastAPI(title="EnergyChain GSA market", version="0.1.0", lifespan=lifespan)
+    if context is not None:  # given by the caller (tests): usable without running the lifespan
+        app.state.ctx = context
+        app.state.producer = producer
+    app.state.token_public_key = keys.load_public_key(settings.resolved_keys_dir, keys.TOKEN_KEY)
+
+    @app.exception_handler(OfferRefused)
+    async def refused(_request: Request, error: OfferRefused) -> JSONResponse:
+        return JSONResponse(
+            status_code=error.status,
+            content={"detail": {"rule": error.rule, "field": error.field, "message": error.message}},
+        )
+
+    async def _check_db() -> None:
+        async with app.state.ctx.pool.acquire() as connection:
+            await connection.fetchval("SELECT 1 FROM schema_migrations LIMIT 1")
+
+    install_health(app, {"database": _check_db})
+
+    async def _publish(request: Request) -> None:
+        try:
+            await relay(request.app.state.ctx.pool, request.app.state.producer)
+        except Exception:  # the worker's relay publishes it later: the outbox row is committed
+            log.exception("publishing after commit failed; left in the outbox")
+
+    def ctx(request: Request) -> service.MarketContext:
+        return request.app.state.ctx
+
+    # ------------------------------------------------------------------ resident
+    @app.post("/resident/offers", status_code=201, tags=["resident"])
+    async def offer_reserve(body: OfferBody, request: Request, principal: Resident) -> dict[str, Any]:
+        """Offer part of the battery reserve for a delivery day at a minimum price."""
+        view = await service.place_offer(
+            ctx(request),
+            house_id=_house(principal),
+            request=OfferRequest(body.reserve_percent, body.delivery_day, body.min_price_usd_per_kwh),
+        )
+        await _publish(request)
+        return view
+
+    @app.post("/resident/offers/{offer_id}/cancel", tags=["resident"])
+    async def cancel(offer_id: str, request: Request, principal: Resident) -> dict[str, Any]:
+        """Cancel an open offer (409 once it has cleared)."""
+        view = await service.cancel_offer(ctx(request), house_id=_house(principal), offer_id=offer_id)
+        await _publish(request)
+        return view
+
+    @app.get("/resident/offers", tags=["resident"])
+    async def my_offers(request: Request, principal: Resident) -> dict[str, Any]:
+        """The resident's own offers, newest delivery day first, with outcomes and settlements."""
+        async with ctx(request).pool.acquire() as connection:
+            offers = await connection.fetch(
+                "SELECT * FROM offers WHERE house_id = $1 ORDER BY delivery_day DESC, offered_at DESC",
+                _house(principal),
+            )
+            settlements = {
+                r["offer_id"]: r
+                for r in await connection.fetch("SELECT * FROM settlements WHERE house_id = $1", _house(principal))
+            }
+        return {"offers": [service.offer_view(o, settlements.get(o["offer_id"])) for o in offers]}
+
+    @app.get("/resident/market/terms", tags=["resident"])
+    async def terms(request: Request, principal: Resident) -> dict[str, Any]:
+        """What the resident may offer now: percentages, reserve, the price floor and ceiling, the earliest day."""
+        context = ctx(request)
+        resident_terms = service.terms_of(context.registry, _house(principal))
+        async with context.pool.acquire() as connection:
+            now = await service.current_sim_time(connection)
+        from energychain_market.domain.offers import current_rate
+
+        return {
+            "reserve_wh": resident_terms.reserve_wh,
+            "reserve_percents": list(ALLOWED_RESERVE_PERCENTS),
+            "sim_time": now.isoformat() if now else None,
+            "min_price_floor_usd_per_kwh": str(current_rate(resident_terms, now)) if now else None,
+            "max_price_usd_per_kwh": str(context.settings.market_max_price_usd_per_kwh),
+            "earliest_delivery_day": (now.astimezone(resident_terms.zone).date() + timedelta(days=1)).isoformat()
+            if now
+            else None,
+        }
+
+    # ----------------------------------------------------------------------- GSA
+    @app.get("/gsa/offers", tags=["gsa"])
+    async def offers(
+        request: Request, _principal: Gsa, status: str | None = "open", delivery_day: date | None = None
+    ) -> dict[str, Any]:
+        """Offers (open ones by default; status=all for every status), optionally for one delivery day."""
+        async with ctx(request).pool.acquire() as connection:
+            rows = await connection.fetch(
+                "SELECT * FROM offers WHERE ($1::text = 'all' OR status = $1) "
+                "AND ($2::date IS NULL OR delivery_day = $2) ORDER BY delivery_day, house_id, offered_at",
+                status or "all", delivery_day,
+            )
+        return {"offers": [service.offer_view(r) for r in rows]}
+
+    @app.get("/gsa/bids", tags=["gsa"])
+    async def bids(request: Request, _principal: Gsa, delivery_day: date | None = None) -> dict[str, Any]:
+        """Aggregated bids by delivery hour, with status, accepted energy and clearing price."""
+        async with ctx(request).pool.acquire() as connection:
+            rows = await connection.fetch(
+                "SELECT * FROM bids WHERE ($1::date IS NULL OR delivery_day = $1) ORDER BY delivery_hour",
+                delivery_day,
+            )
+        return {
+            "bids": [
+                {
+                    "bid_id": r["bid_id"], "delivery_day": r["delivery_day"].isoformat(),
+                    "delivery_hour": r["delivery_hour"].isoformat(), "energy_wh": r["energy_wh"],
+                    "offers_count": r["offers_count"], "limit_price_usd_per_mwh": str(r["limit_price_usd_per_mwh"]),
+                    "status": r["status"], "accepted_wh": r["accepted_wh"],
+                    "clearing_price_usd_per_mwh": service._money(r["clearing_price_usd_per_mwh"]),
+                    "reason": r["reason"], "detail": r["detail"],
+                }
+                for r in rows
+            ]
+        }
+
+    @app.get("/gsa/clearings", tags=["gsa"])
+    async def clearings(request: Request, _principal: Gsa) -> dict[str, Any]:
+        """Clearing results per delivery day."""
+        async with ctx(request).pool.acquire() as connection:
+            rows = await connection.fetch("SELECT * FROM clearings ORDER BY delivery_day, timezone")
+        return {
+            "clearings": [
+                {
+                    "clearing_id": r["clearing_id"], "delivery_day": r["delivery_day"].isoformat(),
+                    "timezone": r["timezone"], "mechanism": r["mechanism"], "min_aggregate_wh": r["min_aggregate_wh"],
+                    "gate_closure": r["gate_closure"].isoformat(), "offers_count": r["offers_count"],
+                    "cleared_offers": r["cleared_offers"], "cleared_wh": r["cleared_wh"],
+                }
+                for r in rows
+            ]
+        }
+
+    @app.get("/gsa/settlements", tags=["gsa"])
+    async def settlements(request: Request, _principal: Gsa, start: date, end: date) -> dict[str, Any]:
+        """Settlements whose delivery hour falls between two dates (UTC, inclusive)."""
+        low, high = _range(start, end)
+        async with ctx(request).pool.acquire() as connection:
+            rows = await connection.fetch(
+                "SELECT * FROM settlements WHERE delivery_hour >= $1 AND delivery_hour < $2 "
+                "ORDER BY delivery_hour, house_id",
+                low, high,
+            )
+        return {"settlements": [service.settlement_view(r) for r in rows]}
+
+    @app.get("/gsa/revenue", tags=["gsa"])
+    async def revenue(request: Request, _principal: Gsa, start: date, end: date) -> dict[str, Any]:
+        """The GSA's market fees (and proceeds, credits, energy) between two dates, per day and in total."""
+        low, high = _range(start, end)
+        async with ctx(request).pool.acquire() as connection:
+            rows = await connection.fetch(
+                "SELECT (delivery_hour AT TIME ZONE 'UTC')::date AS day, sum(proceeds_cents) AS proceeds, "
+                "sum(fee_cents) AS fees, sum(credit_cents) AS credits, sum(delivered_wh) AS delivered "
+                "FROM settlements WHERE delivery_hour >= $1 AND delivery_hour < $2 GROUP BY 1 ORDER BY 1",
+                low, high,
+            )
+        days = [
+            {"day": r["day"].isoformat(), "proceeds_cents": int(r["proceeds"]), "fee_cents": int(r["fees"]),
+             "credit_cents": int(r["credits"]), "delivered_wh": int(r["delivered"])}
+            for r in rows
+        ]
+        return {
+            "fee_cents": sum(d["fee_cents"] for d in days),
+            "proceeds_cents": sum(d["proceeds_cents"] for d in days),
+            "credit_cents": sum(d["credit_cents"] for d in days),
+            "delivered_wh": sum(d["delivered_wh"] for d in days),
+            "days": days,
+        }
+
+    @app.get("/gsa/prices", tags=["gsa"])
+    async def prices(request: Request, _principal: Gsa, start: date, end: date) -> dict[str, Any]:
+        """Published wholesale prices between two dates (UTC, inclusive)."""
+        low, high = _range(start, end)
+        async with ctx(request).pool.acquire() as connection:
+            rows = await connection.fetch(
+                "SELECT hour_start, price_usd_per_mwh FROM prices WHERE market = $1 AND hour_start >= $2 "
+                "AND hour_start < $3 ORDER BY hour_start",
+                ctx(request).settings.market_name, low, high,
+            )
+        return {"prices": [{"hour_start": r[0].isoformat(), "price_usd_per_mwh": str(r[1])} for r in rows]}
+
+    @app.get("/gsa/usage/hourly", tags=["gsa"])
+    async def hourly_usage(
+        request: Request,
+        _principal: Gsa,
+        start: date,
+        end: date,
+        house_id: Annotated[list[str] | None, Query()] = None,
+    ) -> dict[str, Any]:
+        """Per-house hourly home consumption, grid export and grid import (Wh) between two dates, as columns."""
+        low, high = _range(start, end)
+        async with ctx(request).pool.acquire() as connection:
+            rows = await connection.fetch(
+                "SELECT house_id, hour, home_wh, export_wh, import_wh FROM readings "
+                "WHERE hour >= $1 AND hour < $2 AND ($3::text[] IS NULL OR house_id = ANY($3)) "
+                "ORDER BY house_id, hour",
+                low, high, house_id,
+            )
+        houses: dict[str, dict[str, list]] = {}
+        for r in rows:
+            series = houses.get(r[0])
+            if series is None:
+                series = houses[r[0]] = {"hour": [], "home_wh": [], "grid_export_wh": [], "grid_import_wh": []}
+            series["hour"].append(r[1].isoformat())
+            series["home_wh"].append(r[2])
+            series["grid_export_wh"].append(r[3])
+            series["grid_import_wh"].append(r[4])
+        return {"start": low.isoformat(), "end": high.isoformat(), "houses": houses}
+
+    return app

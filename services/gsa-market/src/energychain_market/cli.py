@@ -1,0 +1,184 @@
+"""`energychain-gsa-market`: migrate, serve the API, run the stream worker, preflight, export prices, benchmark."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
+
+
+def _settings():
+    from energychain_shared.settings import load_settings
+
+    from energychain_market.settings import MarketSettings
+
+    return load_settings(MarketSettings)
+
+
+def _fail(message: str, code: int = 2) -> None:
+    print(f"energychain-gsa-market: {message}", file=sys.stderr)
+    raise typer.Exit(code)
+
+
+def _preflight(settings, *, kafka: bool = True) -> None:
+    from energychain_shared import keys
+    from energychain_shared.registry import load_registry
+    from energychain_shared.runtime import preflight
+
+    from energychain_market import SERVICE_NAME
+
+    preflight(settings, kafka=kafka, database=True)
+    try:
+        load_registry(settings.registry_path)
+    except (OSError, ValueError) as error:
+        _fail(f"EC_REGISTRY_PATH={settings.registry_path}: {str(error).splitlines()[0]}", 3)
+    from energychain_market.bootstrap import price_source
+    from energychain_market.domain.prices import PriceFileError
+
+    try:
+        price_source(settings)
+    except (OSError, PriceFileError) as error:
+        _fail(f"EC_MARKET_PRICE_CSV: {error}", 3)
+    for name in (SERVICE_NAME, keys.TOKEN_KEY):
+        if not keys.private_key_path(settings.resolved_keys_dir, name).exists() and name == SERVICE_NAME:
+            _fail(f"EC_KEYS_DIR={settings.resolved_keys_dir}: missing key {name}: run `energychain-keys init`", 3)
+        if name == keys.TOKEN_KEY and not keys.public_key_path(settings.resolved_keys_dir, name).exists():
+            _fail(f"EC_KEYS_DIR={settings.resolved_keys_dir}: missing key {name}.pub: run `energychain-keys init`", 3)
+
+
+@app.command()
+def preflight() -> None:
+    """Check settings, Kafka, PostgreSQL, the registry and the keys; one clear line on failure."""
+    settings = _settings()
+    _preflight(settings)
+    print("energychain-gsa-market: preflight ok")
+
+
+@app.command()
+def migrate() -> None:
+    """Create or upgrade the market's PostgreSQL schema (EC_MARKET_DB_SCHEMA, default `market`)."""
+    import asyncpg
+
+    from energychain_market.adapters.database import migrate as run_migrations
+
+    settings = _settings()
+    from energychain_shared.runtime import preflight as check
+
+    check(settings, kafka=False, database=True)
+
+    async def go() -> list[str]:
+        connection = await asyncpg.connect(settings.asyncpg_dsn)
+        try:
+            return await run_migrations(connection, schema=settings.market_db_schema)
+        finally:
+            await connection.close()
+
+    applied = asyncio.run(go())
+    print(f"energychain-gsa-market: migrations applied: {', '.join(applied) or 'none (up to date)'}")
+
+
+@app.command()
+def serve() -> None:
+    """Serve the resident and GSA API (EC_MARKET_HOST:EC_MARKET_PORT)."""
+    import uvicorn
+
+    from energychain_shared.observability import configure_logging
+
+    from energychain_market import SERVICE_NAME
+    from energychain_market.api import create_app
+
+    settings = _settings()
+    _preflight(settings)
+    configure_logging(SERVICE_NAME, settings.log_level)
+    uvicorn.run(create_app(settings), host=settings.market_host, port=settings.market_port, log_config=None)
+
+
+@app.command()
+def worker() -> None:
+    """Run the stream worker: clock (prices, clearing) and meter readings (read model, settlement)."""
+    from energychain_shared.kafka import ensure_topics, make_producer
+    from energychain_shared.observability import configure_logging
+
+    from energychain_market import SERVICE_NAME
+    from energychain_market.bootstrap import build_context
+    from energychain_market.worker import run_worker
+
+    settings = _settings()
+    _preflight(settings)
+    configure_logging(SERVICE_NAME, settings.log_level)
+
+    async def go() -> None:
+        await ensure_topics(settings)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        ctx = await build_context(settings)
+        producer = make_producer(settings, client_id="gsa-market-worker")
+        await producer.start()
+        try:
+            await run_worker(ctx, producer, stop)
+        finally:
+            await producer.stop()
+            await ctx.pool.close()
+
+    asyncio.run(go())
+
+
+@app.command()
+def prices(
+    start: Annotated[str, typer.Option(help="First local day, YYYY-MM-DD.")],
+    end: Annotated[str, typer.Option(help="Last local day, YYYY-MM-DD.")],
+    out: Annotated[Path, typer.Option(help="CSV to write (hour_start_utc,price_usd_per_mwh).")] = Path(
+        "data/generated/prices/model-prices.csv"
+    ),
+) -> None:
+    """Write the seeded model's prices for a period as a price CSV (the format EC_MARKET_PRICE_CSV reads)."""
+    from energychain_market.bootstrap import price_source
+
+    settings = _settings()
+    try:
+        first, last = date.fromisoformat(start), date.fromisoformat(end)
+    except ValueError as error:
+        _fail(f"--start/--end: {error}")
+    if last < first:
+        _fail("--end: must not be before --start")
+    source = price_source(settings)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    rows = 0
+    with out.open("w", encoding="utf-8") as handle:
+        handle.write("hour_start_utc,price_usd_per_mwh\n")
+        day = first
+        while day <= last:
+            for hour, price in sorted(source.prices_for_day(day).items()):
+                handle.write(f"{hour.strftime('%Y-%m-%dT%H:%M:%SZ')},{price}\n")
+                rows += 1
+            day += timedelta(days=1)
+    print(f"energychain-gsa-market: wrote {rows} hourly prices to {out}")
+
+
+@app.command()
+def bench(
+    houses: Annotated[int, typer.Option(help="Generated houses offering at once.")] = 1000,
+    delivery_day: Annotated[str, typer.Option(help="Delivery day to clear.")] = "2021-08-10",
+) -> None:
+    """Benchmark: N generated houses offer for one day, then the day clears (pure clearing + persisting)."""
+    from energychain_market.bench import run_bench
+
+    settings = _settings()
+    from energychain_shared.runtime import preflight as check
+
+    check(settings, kafka=False, database=True)
+    asyncio.run(run_bench(settings, houses=houses, delivery_day=date.fromisoformat(delivery_day)))
+
+
+def main() -> None:
+    """Console entry point."""
+    app()

@@ -1,0 +1,1 @@
+"""Pure market rules: standard library only, no I/O."""

@@ -40,14 +40,6 @@ class Principal(BaseModel):
     municipality_id: str | None = None
     house_id: str | None = None
 
-    def channels(self) -> frozenset[str] | None:
-        """Ledger channels this principal may read by its own membership; None means every channel (GSA)."""
-        if self.role is Role.GSA:
-            return None
-        if self.role is Role.MUNICIPALITY:
-            return frozenset({municipality_channel(self.municipality_id or "")})
-        return frozenset({resident_channel(self.house_id or "")})
-
     def may_read_channel(self, channel: str, *, channel_municipality: str | None) -> bool:
         """True when this principal is a member of ``channel``."""
         if self.role is Role.GSA:

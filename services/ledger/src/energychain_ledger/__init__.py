@@ -1,0 +1,1 @@
+"""EnergyChain ledger: the tamper-evident, double-entry system of record."""

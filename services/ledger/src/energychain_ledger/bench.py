@@ -1,0 +1,182 @@
+"""`energychain-ledger bench`: appends/s persisted with chaining and signature checks, and latency.
+
+Phase 1 (throughput): N signed reading entries over C channels are published to the
+real append topic first, then the real consumer drains them into PostgreSQL; the rate
+is entries committed / time from the first poll to the last commit.
+Phase 2 (latency): a separate producer process publishes at a steady rate while the
+consumer runs; latency is Kafka produce timestamp -> transaction commit, per entry.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+import os
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from datetime import datetime, timedelta, timezone
+
+from energychain_ledger.bootstrap import open_ledger
+from energychain_ledger.settings import LedgerSettings
+from energychain_shared import keys as key_files
+from energychain_shared.events import encode
+from energychain_shared.kafka import ensure_topics, make_producer
+from energychain_shared.ledger_client import signed_append
+from energychain_shared.topics import LEDGER_APPENDS, LEDGER_DEAD_LETTERS
+
+T0 = datetime(2024, 1, 1, 8, tzinfo=timezone.utc)
+
+
+def reading_appends(*, run: str, start: int, count: int, channels: int, keys_dir) -> list[tuple[bytes, bytes]]:
+    """(key, value) records of signed reading entries spread over ``channels`` resident channels."""
+    key = key_files.load_private_key(keys_dir, "meter-ingest")
+    records = []
+    for i in range(start, start + count):
+        house = f"bench-{run}-{i % channels:05d}"
+        hour = T0 + timedelta(hours=i // channels)
+        request = signed_append(
+            key=key, producer="meter-ingest", entry_id=f"{run}-{i}", channels=[f"resident:{house}"],
+            kind="MeterReadingRecorded", occurred_at=hour,
+            body={"house_id": house, "interval_start": hour.isoformat(), "solar_wh": 1800 + i % 500,
+                  "home_wh": 900 + i % 300, "grid_import_wh": 0, "grid_export_wh": 650,
+                  "battery_charged_wh": 250, "battery_discharged_wh": 0},
+        )
+        records.append((f"resident:{house}".encode(), encode(request)))
+    return records
+
+
+async def _produce(settings: LedgerSettings, records: list[tuple[bytes, bytes]], *, rate: float | None) -> float:
+    producer = make_producer(settings, client_id="ledger-bench", linger_ms=2)
+    await producer.start()
+    topic = settings.topic(LEDGER_APPENDS)
+    started = time.perf_counter()
+    try:
+        futures = []
+        for n, (key, value) in enumerate(records):
+            if rate is not None and n % 50 == 0:
+                ahead = started + n / rate - time.perf_counter()
+                if ahead > 0:
+                    await asyncio.sleep(ahead)
+            futures.append(await producer.send(topic, value=value, key=key))
+        await asyncio.gather(*futures)
+    finally:
+        await producer.stop()
+    return time.perf_counter() - started
+
+
+def _produce_process(settings_json: str, records: list[tuple[bytes, bytes]], rate: float) -> None:
+    asyncio.run(_produce(LedgerSettings.model_validate_json(settings_json), records, rate=rate))
+
+
+def _percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+async def _committed(ledger, run: str) -> int:
+    """Entries of this run committed by any consumer instance (sum of its channels' heads)."""
+    async with ledger.store.pool.acquire() as connection:
+        return await connection.fetchval(
+            "SELECT coalesce(sum(seq), 0)::bigint FROM ledger.channel_heads WHERE channel LIKE $1", f"resident:bench-{run}-%"
+        )
+
+
+def _spawn_consumers(settings: LedgerSettings, group: str, count: int) -> list[subprocess.Popen]:
+    env = {**os.environ, "EC_TOPIC_PREFIX": settings.topic_prefix, "EC_LEDGER_CONSUMER_GROUP": group,
+           "EC_LOG_LEVEL": "WARNING"}
+    return [
+        subprocess.Popen([sys.executable, "-m", "energychain_ledger.cli", "consume", "--client-id", f"bench-{n}"],
+                         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        for n in range(count)
+    ]
+
+
+async def run_bench(settings: LedgerSettings, *, entries: int, channels: int, rate: int,
+                    latency_seconds: float, consumers: int = 1) -> dict[str, object]:
+    """Run both phases on a fresh topic prefix and return the measured figures."""
+    run = uuid.uuid4().hex[:8]
+    settings = settings.model_copy(update={"topic_prefix": f"{settings.topic_prefix}bench-{run}."})
+    await ensure_topics(settings, [LEDGER_APPENDS, LEDGER_DEAD_LETTERS])
+    keys_dir = settings.resolved_keys_dir
+    started = time.perf_counter()
+    backlog = reading_appends(run=run, start=0, count=entries, channels=channels, keys_dir=keys_dir)
+    sign_seconds = time.perf_counter() - started
+    produce_seconds = await _produce(settings, backlog, rate=None)
+
+    ledger = await open_ledger(settings)
+    latencies: list[float] = []
+    producer = ledger.make_producer()
+    await producer.start()
+    group = f"ledger-bench-{run}"
+    others = _spawn_consumers(settings, group, consumers - 1)
+    kafka_consumer, loop = ledger.make_consumer(group_id=group, producer=producer, latency_sink=latencies)
+    await kafka_consumer.start()
+    stop = asyncio.Event()
+    task = asyncio.create_task(loop.run(stop))
+    try:
+        # Phase 1: drain the backlog. The clock starts at the first commit (after group joins),
+        # and only entries committed after it count.
+        first, at_first = None, 0
+        while (done := await _committed(ledger, run)) < entries:
+            if first is None and done:
+                first, at_first = time.perf_counter(), done
+            await asyncio.sleep(0.05)
+            if task.done():
+                task.result()
+        drained = time.perf_counter()
+        throughput_seconds = drained - (first or started)
+        measured = entries - at_first
+        batches_phase1 = loop.batches
+        # Phase 2: steady rate from another process, consumer keeps up (or not: then latency grows).
+        latencies.clear()
+        steady_count = int(rate * latency_seconds)
+        steady = reading_appends(run=run, start=entries, count=steady_count, channels=channels, keys_dir=keys_dir)
+        context = multiprocessing.get_context("spawn")
+        child = context.Process(target=_produce_process, args=(settings.model_dump_json(), steady, float(rate)))
+        child.start()
+        deadline = time.perf_counter() + latency_seconds * 3 + 30
+        while await _committed(ledger, run) < entries + steady_count and time.perf_counter() < deadline:
+            await asyncio.sleep(0.05)
+        child.join(timeout=30)
+    finally:
+        stop.set()
+        for other in others:
+            other.terminate()
+        for other in others:
+            other.wait(timeout=30)
+        await task
+        await kafka_consumer.stop()
+        await producer.stop()
+    verify_started = time.perf_counter()
+    from energychain_ledger.verification import verify_channel
+
+    sample = await verify_channel(ledger.store, ledger.keys, f"resident:bench-{run}-00000")
+    verify_seconds = time.perf_counter() - verify_started
+    await ledger.close()
+    return {
+        "entries": entries,
+        "channels": channels,
+        "signing_seconds_producer_side": round(sign_seconds, 2),
+        "publish_seconds": round(produce_seconds, 2),
+        "throughput": {
+            "entries_per_second": round(measured / throughput_seconds),
+            "seconds": round(throughput_seconds, 2),
+            "consumer_instances": consumers,
+            "batches_in_bench_process": batches_phase1,
+            "note": "backlog drained: verify Ed25519 + chain + COPY + commit, offsets after commit",
+        },
+        "latency": {
+            "rate_per_second": rate,
+            "entries": len(latencies),
+            "p50_ms": round(statistics.median(latencies) * 1000, 1) if latencies else None,
+            "p99_ms": round(_percentile(latencies, 0.99) * 1000, 1) if latencies else None,
+            "max_ms": round(max(latencies) * 1000, 1) if latencies else None,
+            "note": "Kafka produce timestamp -> DB commit of the batch holding the entry "
+                    "(entries consumed by the bench process's own consumer instance)",
+        },
+        "verify_sample_channel": {"ok": sample.ok, "entries": sample.entries_checked,
+                                  "seconds": round(verify_seconds, 3)},
+    }

@@ -1,0 +1,153 @@
+"""The one composition root: settings -> registry, pool, store, keys, consumer."""
+
+from __future__ import annotations
+
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from energychain_ledger.adapters.signatures import SignatureVerifier
+from energychain_ledger.adapters.consumer import AppendConsumer, AppendProcessor
+from energychain_ledger.adapters.store import LedgerStore, make_pool
+from energychain_ledger.settings import LedgerSettings
+from energychain_shared import keys as key_files
+from energychain_shared.channels import GSA_CHANNEL, municipality_channel, resident_channel
+from energychain_shared.kafka import make_consumer, make_producer
+from energychain_shared.registry import Registry, load_registry
+from energychain_shared.topics import LEDGER_APPENDS, LEDGER_DEAD_LETTERS
+
+log = logging.getLogger(__name__)
+
+
+def registry_channels(registry: Registry) -> list[str]:
+    """Every channel the registry implies: the GSA's, each municipality's, each resident's."""
+    return [
+        GSA_CHANNEL,
+        *(municipality_channel(m.municipality_id) for m in registry.municipalities),
+        *(resident_channel(r.house_id) for r in registry.residents),
+    ]
+
+
+def disk_public_keys(keys_dir: Path) -> dict[str, str]:
+    """PEM of each producing service's public key found in ``keys_dir``."""
+    found = {}
+    for name in key_files.SERVICE_KEYS:
+        if key_files.public_key_path(keys_dir, name).exists():
+            found[name] = key_files.public_key_pem(key_files.load_public_key(keys_dir, name))
+        else:
+            log.warning("no public key for producer %s in %s (run `energychain-keys init`)", name, keys_dir)
+    return found
+
+
+def parse_keys(pems: Mapping[str, Sequence[str]]) -> dict[str, list[SignatureVerifier]]:
+    """PEM text -> signature verifiers, per producer."""
+    parsed: dict[str, list[SignatureVerifier]] = {}
+    for service, texts in pems.items():
+        for text in texts:
+            key = serialization.load_pem_public_key(text.encode())
+            if isinstance(key, Ed25519PublicKey):
+                parsed.setdefault(service, []).append(SignatureVerifier(key))
+    return parsed
+
+
+@dataclass
+class Ledger:
+    """Everything a ledger process needs, wired once."""
+
+    settings: LedgerSettings
+    registry: Registry
+    store: LedgerStore
+    keys: dict[str, list[SignatureVerifier]]
+    _executor: ThreadPoolExecutor | None = field(default=None, repr=False)
+
+    async def close(self) -> None:
+        """Close the database pool and the verification threads."""
+        if self._executor is not None:
+            self._executor.shutdown(wait=False)
+        await self.store.pool.close()
+
+    def verify_executor(self) -> ThreadPoolExecutor:
+        """The threads that check signatures (created on first use)."""
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(self.settings.ledger_verify_threads, thread_name_prefix="verify")
+        return self._executor
+
+    def ledger_signing_key(self) -> Ed25519PrivateKey:
+        """The ledger's own private key (signs checkpoints)."""
+        return key_files.load_private_key(self.settings.resolved_keys_dir, "ledger")
+
+    def token_private_key(self) -> Ed25519PrivateKey:
+        """The private key that signs access tokens."""
+        return key_files.load_private_key(self.settings.resolved_keys_dir, key_files.TOKEN_KEY)
+
+    def token_public_key(self) -> Ed25519PublicKey:
+        """The public key every service verifies tokens with."""
+        return key_files.load_public_key(self.settings.resolved_keys_dir, key_files.TOKEN_KEY)
+
+    async def checkpoint(self) -> int:
+        """Pin every moved channel head, signed by the ledger's key."""
+        from energychain_ledger import metrics
+        from energychain_shared.keys import sign
+
+        key = self.ledger_signing_key()
+        pinned = await self.store.checkpoint(lambda material: sign(key, material))
+        metrics.CHECKPOINTS.inc(pinned)
+        return pinned
+
+    def make_consumer(
+        self, *, client_id: str = "ledger", group_id: str | None = None,
+        latency_sink: list[float] | None = None, producer: AIOKafkaProducer,
+    ) -> tuple[AIOKafkaConsumer, AppendConsumer]:
+        """A Kafka consumer in the ledger's group and the loop that drives it (call inside a running loop)."""
+        settings = self.settings
+        kafka_consumer = make_consumer(
+            settings, settings.topic(LEDGER_APPENDS),
+            group_id=group_id or settings.ledger_consumer_group, client_id=client_id,
+            max_poll_records=settings.ledger_batch_max,
+            fetch_max_bytes=64 * 1024 * 1024, max_partition_fetch_bytes=8 * 1024 * 1024,
+        )
+        processor = AppendProcessor(
+            store=self.store, keys=self.keys, producer=producer,
+            dead_letter_topic=settings.topic(LEDGER_DEAD_LETTERS),
+            executor=self.verify_executor(), workers=settings.ledger_verify_threads,
+        )
+        loop = AppendConsumer(
+            consumer=kafka_consumer, processor=processor, batch_max=settings.ledger_batch_max,
+            poll_timeout_ms=settings.ledger_poll_timeout_ms, checkpoint=self.checkpoint,
+            checkpoint_interval_s=settings.ledger_checkpoint_interval_s,
+            checkpoint_every_entries=settings.ledger_checkpoint_every_entries, latency_sink=latency_sink,
+        )
+        return kafka_consumer, loop
+
+    async def ensure_topics(self) -> None:
+        """Create the append and dead-letter topics if they are missing (idempotent)."""
+        from energychain_shared.kafka import ensure_topics
+
+        await ensure_topics(self.settings, [LEDGER_APPENDS, LEDGER_DEAD_LETTERS])
+
+    def make_producer(self, *, client_id: str = "ledger-dead-letters") -> AIOKafkaProducer:
+        """The producer of dead letters (call inside a running loop)."""
+        return make_producer(self.settings, client_id=client_id)
+
+
+async def open_ledger(settings: LedgerSettings, *, register_keys: bool = True) -> Ledger:
+    """Connect, sync channels from the registry, register producer keys, load them."""
+    registry = load_registry(settings.registry_path)
+    house_municipality = {r.house_id: r.municipality_id for r in registry.residents}
+    pool = await make_pool(settings, size=settings.ledger_db_pool_size)
+    store = LedgerStore(pool, house_municipality=house_municipality)
+    try:
+        await store.ensure_channels(registry_channels(registry))
+        if register_keys:
+            await store.register_service_keys(disk_public_keys(settings.resolved_keys_dir))
+        keys = parse_keys(await store.service_keys())
+    except BaseException:
+        await pool.close()
+        raise
+    return Ledger(settings=settings, registry=registry, store=store, keys=keys)

@@ -1,0 +1,234 @@
+"""`energychain-ledger`: migrate, seed-users, serve, consume, verify, checkpoint, check, bench."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import signal
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from energychain_ledger.settings import LedgerSettings
+from energychain_shared.settings import load_settings
+
+app = typer.Typer(help="EnergyChain ledger: tamper-evident, double-entry system of record.", no_args_is_help=True)
+
+
+def _settings() -> LedgerSettings:
+    return load_settings(LedgerSettings)
+
+
+def _start(settings: LedgerSettings, *, kafka: bool) -> None:
+    from energychain_shared.observability import configure_logging
+    from energychain_shared.runtime import preflight
+
+    configure_logging("ledger", settings.log_level)
+    preflight(settings, kafka=kafka, database=True)
+
+
+@app.command()
+def migrate() -> None:
+    """Create or upgrade the `ledger` schema, then create the registry's channels."""
+    from energychain_ledger.adapters.migrations import upgrade_to_head
+    from energychain_ledger.bootstrap import open_ledger
+
+    settings = _settings()
+    _start(settings, kafka=False)
+    upgrade_to_head(settings)
+
+    async def sync() -> None:
+        ledger = await open_ledger(settings)
+        await ledger.close()
+
+    asyncio.run(sync())
+    typer.echo("ledger schema at head; registry channels and producer keys registered")
+
+
+@app.command("seed-users")
+def seed_users(file: Annotated[Path, typer.Option(exists=True, dir_okay=False, help="users JSON file")]) -> None:
+    """Create or update the users listed in FILE (passwords hashed with argon2)."""
+    from argon2 import PasswordHasher
+
+    from energychain_ledger.adapters.store import LedgerStore, make_pool
+    from energychain_ledger.users import read_user_file
+    from energychain_shared.registry import load_registry
+
+    settings = _settings()
+    _start(settings, kafka=False)
+    try:
+        specs = read_user_file(file, load_registry(settings.registry_path))
+    except ValueError as error:
+        typer.echo(f"energychain-ledger: {error}", err=True)
+        raise typer.Exit(2) from None
+    hasher = PasswordHasher()
+
+    async def seed() -> None:
+        pool = await make_pool(settings, size=1)
+        try:
+            store = LedgerStore(pool, house_municipality={})
+            for spec in specs:
+                await store.upsert_user(username=spec.username, password_hash=hasher.hash(spec.password),
+                                        role=spec.role, municipality_id=spec.municipality_id, house_id=spec.house_id)
+                typer.echo(f"user {spec.username}: {spec.role} {spec.municipality_id or ''} {spec.house_id or ''}")
+        finally:
+            await pool.close()
+
+    asyncio.run(seed())
+
+
+@app.command()
+def serve(
+    consumer: Annotated[bool, typer.Option("--consumer/--no-consumer", help="also run the append consumer")] = False,
+) -> None:
+    """Run the HTTP API on EC_LEDGER_PORT (with --consumer, the append consumer in the same process too)."""
+    import uvicorn
+
+    from energychain_ledger.api import build_app
+
+    settings = _settings()
+    _start(settings, kafka=consumer)
+    uvicorn.run(build_app(settings, run_consumer=consumer), host=settings.ledger_host,
+                port=settings.ledger_port, log_config=None)
+
+
+@app.command()
+def consume(client_id: Annotated[str, typer.Option(help="Kafka client id of this instance")] = "ledger") -> None:
+    """Run only the append consumer (start several: they share partitions in group EC_LEDGER_CONSUMER_GROUP)."""
+    from energychain_ledger.bootstrap import open_ledger
+
+    settings = _settings()
+    _start(settings, kafka=True)
+
+    async def run() -> None:
+        ledger = await open_ledger(settings)
+        await ledger.ensure_topics()
+        stop = asyncio.Event()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            asyncio.get_running_loop().add_signal_handler(sig, stop.set)
+        producer = ledger.make_producer(client_id=f"{client_id}-dead-letters")
+        await producer.start()
+        kafka_consumer, loop = ledger.make_consumer(client_id=client_id, producer=producer)
+        await kafka_consumer.start()
+        try:
+            await loop.run(stop)
+        finally:
+            await kafka_consumer.stop()
+            await producer.stop()
+            await ledger.close()
+
+    asyncio.run(run())
+
+
+@app.command()
+def verify(
+    channel: Annotated[Optional[str], typer.Option(help="one channel (default: every channel)")] = None,
+    from_checkpoint: Annotated[bool, typer.Option(help="trust the newest checkpoint and start after it")] = False,
+) -> None:
+    """Recompute chains and signatures; print the FIRST entry that fails per channel (exit 1 if any)."""
+    from energychain_ledger.bootstrap import open_ledger
+    from energychain_ledger.verification import verify_channel
+
+    settings = _settings()
+    _start(settings, kafka=False)
+
+    async def run() -> int:
+        ledger = await open_ledger(settings, register_keys=False)
+        failed = 0
+        try:
+            names = [channel] if channel else await ledger.store.all_channels()
+            for name in names:
+                if await ledger.store.head(name) is None:
+                    typer.echo(f"{name}: no such channel", err=True)
+                    failed += 1
+                    continue
+                report = await verify_channel(ledger.store, ledger.keys, name, from_checkpoint=from_checkpoint)
+                if report.ok:
+                    typer.echo(f"{name}: ok, {report.entries_checked} entries (seq {report.start_seq + 1}.."
+                               f"{report.last_seq}), checkpoints confirmed {list(report.checkpoints_confirmed)}")
+                else:
+                    f = report.failure
+                    failed += 1
+                    typer.echo(f"{name}: FAILED at seq {f.seq} entry {f.entry_id}: {f.problem}: {f.detail}")
+        finally:
+            await ledger.close()
+        return failed
+
+    raise typer.Exit(1 if asyncio.run(run()) else 0)
+
+
+@app.command()
+def checkpoint() -> None:
+    """Pin every channel head that moved since its last checkpoint (signed by the ledger key)."""
+    from energychain_ledger.bootstrap import open_ledger
+
+    settings = _settings()
+    _start(settings, kafka=False)
+
+    async def run() -> int:
+        ledger = await open_ledger(settings, register_keys=False)
+        try:
+            return await ledger.checkpoint()
+        finally:
+            await ledger.close()
+
+    typer.echo(f"pinned {asyncio.run(run())} channel heads")
+
+
+@app.command()
+def check() -> None:
+    """Double-entry check: the sum of all account balances must be zero (exit 1 if not)."""
+    from energychain_ledger.adapters.store import LedgerStore, make_pool
+
+    settings = _settings()
+    _start(settings, kafka=False)
+
+    async def run() -> tuple[int, int, int]:
+        pool = await make_pool(settings, size=1)
+        try:
+            return await LedgerStore(pool, house_municipality={}).trial_balance()
+        finally:
+            await pool.close()
+
+    total, accounts, postings = asyncio.run(run())
+    typer.echo(json.dumps({"sum_cents": total, "accounts": accounts, "postings": postings, "balanced": total == 0}))
+    raise typer.Exit(0 if total == 0 else 1)
+
+
+@app.command()
+def bench(
+    entries: Annotated[int, typer.Option(min=1)] = 100_000,
+    channels: Annotated[int, typer.Option(min=1)] = 1000,
+    rate: Annotated[int, typer.Option(min=1, help="produce rate of the latency phase (entries/s)")] = 5000,
+    latency_seconds: Annotated[float, typer.Option(min=1)] = 10.0,
+    consumers: Annotated[int, typer.Option(min=1, max=8, help="consumer instances (extra ones are processes)")] = 1,
+) -> None:
+    """Throughput (pre-published backlog) and latency (steady produce rate) of the real consumer."""
+    from energychain_ledger.adapters.migrations import upgrade_to_head
+    from energychain_ledger.bench import run_bench
+    from energychain_shared import keys as key_files
+
+    settings = _settings()
+    _start(settings, kafka=True)
+    if not key_files.private_key_path(settings.resolved_keys_dir, "meter-ingest").exists():
+        typer.echo(f"energychain-ledger: no producer keys in {settings.resolved_keys_dir}: run `energychain-keys init`",
+                   err=True)
+        raise typer.Exit(2)
+    upgrade_to_head(settings)
+    with contextlib.suppress(KeyboardInterrupt):
+        report = asyncio.run(run_bench(settings, entries=entries, channels=channels, rate=rate,
+                                       latency_seconds=latency_seconds, consumers=consumers))
+        typer.echo(json.dumps(report, indent=2))
+
+
+def main() -> None:
+    """Console entry point."""
+    app(prog_name="energychain-ledger")
+    sys.exit(0)
+
+
+if __name__ == "__main__":
+    main()

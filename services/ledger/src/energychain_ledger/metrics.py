@@ -1,0 +1,18 @@
+"""Prometheus metrics of the ledger (registered once, on import of this module)."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+APPENDS = Counter("ledger_appends_total", "Append requests handled, by outcome.", ["outcome"])
+BATCH_SECONDS = Histogram(
+    "ledger_batch_seconds", "Time to verify, chain and commit one batch.",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+BATCH_SIZE = Histogram("ledger_batch_size", "Records per consumed batch.", buckets=(1, 10, 100, 500, 1000, 2000, 5000, 10000))
+APPEND_LATENCY = Histogram(
+    "ledger_append_latency_seconds", "Kafka produce timestamp to committed row.",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
+CONSUMER_LAG = Gauge("ledger_consumer_lag_records", "High watermark minus next offset, per partition.", ["partition"])
+CHECKPOINTS = Counter("ledger_checkpoints_total", "Channel heads pinned by checkpoints.")

@@ -1,0 +1,23 @@
+"""Ledger settings: the common EC_* settings plus the ledger's own (EC_LEDGER_*)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from energychain_shared.settings import CommonSettings
+
+
+class LedgerSettings(CommonSettings):
+    """Everything the ledger process reads from the environment or .env."""
+
+    ledger_port: int = Field(default=8102, ge=1, le=65535)
+    ledger_host: str = "127.0.0.1"
+    ledger_consumer_group: str = "ledger"
+    ledger_batch_max: int = Field(default=5000, ge=1, description="Most appends persisted in one transaction.")
+    ledger_poll_timeout_ms: int = Field(default=200, ge=1)
+    ledger_checkpoint_interval_s: float = Field(default=60.0, gt=0, description="Checkpoint channel heads this often.")
+    ledger_checkpoint_every_entries: int = Field(default=100_000, ge=1, description="...or after this many entries.")
+    ledger_verify_threads: int = Field(
+        default=2, ge=1, le=32, description="Threads checking a batch's signatures (libsodium releases the GIL)."
+    )
+    ledger_db_pool_size: int = Field(default=5, ge=1)

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Creates (or refreshes) the project's Python environment in .venv: the shared
-# package and every service, editable, with their pinned dependencies.
+# package, every service, the clients and the web server, editable, with their pinned dependencies.
 # Re-installs only when a pyproject.toml changed since the last run.
 set -euo pipefail
 
@@ -9,8 +9,8 @@ venv="$repo/.venv"
 python=${EC_PYTHON:-python3}
 
 packages=("$repo/shared")
-for service in "$repo"/services/*/; do
-  [ -f "$service/pyproject.toml" ] && packages+=("${service%/}")
+for package in "$repo"/services/*/ "$repo"/clients/*/ "$repo"/web/; do
+  [ -f "$package/pyproject.toml" ] && packages+=("${package%/}")
 done
 
 # Python 3.11 is what every pin was resolved for.

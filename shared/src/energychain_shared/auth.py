@@ -16,7 +16,7 @@ from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import OAuth2PasswordBearer
 from pydantic import BaseModel, ConfigDict
 
-from energychain_shared.channels import GSA_CHANNEL, municipality_channel, resident_channel
+from energychain_shared.channels import GSA_CHANNEL, resident_channel
 
 ISSUER = "energychain"
 ALGORITHM = "EdDSA"

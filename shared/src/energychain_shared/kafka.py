@@ -101,6 +101,19 @@ async def ensure_topics(settings: CommonSettings, topics: Iterable[Topic] = ALL_
         await admin.close()
 
 
+async def delete_topics(settings: CommonSettings, topics: Iterable[Topic] = ALL_TOPICS) -> None:
+    """Delete the registry's topics under ``settings``' prefix that exist (benchmarks clean up after themselves)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers, client_id="energychain-topics")
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        names = [settings.topic(t) for t in topics if settings.topic(t) in existing]
+        if names:
+            await admin.delete_topics(names)
+    finally:
+        await admin.close()
+
+
 async def check_kafka(settings: CommonSettings) -> None:
     """Fail fast with one line naming the setting when the broker cannot be reached."""
     admin = AIOKafkaAdminClient(

@@ -30,9 +30,12 @@ METER_DEAD_LETTERS = Topic(
     "meter.readings.dlq", 6, key="source file", carries=("MeterReadingRejected",)
 )
 CLOCK = Topic("clock", 1, key="replay id", carries=("SimulatedClockAdvanced",))
-INVOICES = Topic("billing.invoices", KEYED_PARTITIONS, key="house_id", carries=("InvoiceIssued",))
-PAYMENTS = Topic("billing.payments", KEYED_PARTITIONS, key="house_id", carries=("PaymentReceived",))
-PAST_DUE = Topic("billing.past-due", KEYED_PARTITIONS, key="house_id", carries=("InvoicePastDue",))
+# Billing writes a house's events to the partition number of its meter.readings partition and
+# follows them with billing's own ClockWatermarkReached there, so escrow can order them by event time.
+_BILLING_KEY = "house_id (billing watermarks go to every partition)"
+INVOICES = Topic("billing.invoices", KEYED_PARTITIONS, key=_BILLING_KEY, carries=("InvoiceIssued", "ClockWatermarkReached"))
+PAYMENTS = Topic("billing.payments", KEYED_PARTITIONS, key=_BILLING_KEY, carries=("PaymentReceived", "ClockWatermarkReached"))
+PAST_DUE = Topic("billing.past-due", KEYED_PARTITIONS, key=_BILLING_KEY, carries=("InvoicePastDue", "ClockWatermarkReached"))
 ESCROW_MOVEMENTS = Topic(
     "escrow.movements", KEYED_PARTITIONS, key="municipality_id", carries=("EscrowMoved",)
 )

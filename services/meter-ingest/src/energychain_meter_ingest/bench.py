@@ -14,7 +14,7 @@ import uuid
 from datetime import date, timedelta
 from pathlib import Path
 
-from aiokafka.admin import AIOKafkaAdminClient
+from energychain_shared.kafka import delete_topics
 from energychain_shared.runtime import preflight
 from energychain_shared.settings import REPO_ROOT
 
@@ -24,7 +24,8 @@ from energychain_meter_ingest.settings import MeterIngestSettings
 BENCH_START = date(2021, 7, 1)
 
 
-def _ensure_fleet(data_dir: Path, *, houses: int, days: int, municipalities: int) -> None:
+def ensure_fleet(data_dir: Path, *, houses: int, days: int, municipalities: int) -> None:
+    """Generate the benchmark fleet into ``data_dir`` unless it is there already."""
     if (data_dir / "manifest.json").exists():
         return
     # A child process, so generation does not count towards the replay's peak memory.
@@ -39,20 +40,11 @@ def _ensure_fleet(data_dir: Path, *, houses: int, days: int, municipalities: int
     )
 
 
-async def _delete_topics(settings: MeterIngestSettings) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers, client_id="meter-ingest-bench")
-    await admin.start()
-    try:
-        await admin.delete_topics([settings.topic(t) for t in OWN_TOPICS])
-    finally:
-        await admin.close()
-
-
 def run_bench(settings: MeterIngestSettings, *, houses: int, days: int, municipalities: int,
               data_dir: Path | None, keep_topics: bool, profile: Path | None) -> dict:
     """Generate (or reuse) the fleet, replay it flat out under a throwaway topic prefix, print the figures."""
     data_dir = data_dir or REPO_ROOT / "data" / "generated" / f"bench-{houses}x{days}"
-    _ensure_fleet(data_dir, houses=houses, days=days, municipalities=municipalities)
+    ensure_fleet(data_dir, houses=houses, days=days, municipalities=municipalities)
     run_dir = Path(tempfile.mkdtemp(prefix="meter-ingest-bench-"))
     bench_settings = settings.model_copy(
         update={
@@ -82,7 +74,7 @@ def run_bench(settings: MeterIngestSettings, *, houses: int, days: int, municipa
             profiler.disable()
             profiler.dump_stats(str(profile))
         if not keep_topics:
-            asyncio.run(_delete_topics(bench_settings))
+            asyncio.run(delete_topics(bench_settings, OWN_TOPICS))
     usage = resource.getrusage(resource.RUSAGE_SELF)
     result = {
         "houses": len(sources),

@@ -1,7 +1,5 @@
 """Rules for merging, pacing, the wire format, checkpoints and the synthetic fleet generator."""
 
-import csv
-import json
 from datetime import date, datetime, timezone
 from decimal import Decimal
 from zoneinfo import ZoneInfo
@@ -11,7 +9,7 @@ from energychain_shared import events
 from energychain_shared.registry import Registry
 
 from energychain_meter_ingest.adapters.checkpoint import Checkpoint, CheckpointStore
-from energychain_meter_ingest.adapters.csv_source import HouseSource, house_readings, inspect_export, load_manifest
+from energychain_meter_ingest.adapters.csv_source import house_readings, inspect_export, load_manifest
 from energychain_meter_ingest.adapters.fleet_files import generate_fleet
 from energychain_meter_ingest.adapters.wire import HourStrings, ReadingEncoder, reading_event
 from energychain_meter_ingest.domain.clock import Pacing, parse_speed

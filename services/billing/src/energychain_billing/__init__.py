@@ -1,0 +1,3 @@
+"""EnergyChain billing: meter readings to monthly PPA invoices, payments and past-due notices."""
+
+SERVICE_NAME = "billing"

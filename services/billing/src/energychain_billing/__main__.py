@@ -1,0 +1,5 @@
+"""`python -m energychain_billing`: the console entry point."""
+
+from energychain_billing.cli import main
+
+main()

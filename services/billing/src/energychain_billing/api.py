@@ -1,0 +1,241 @@
+"""HTTP entry points: the resident's bills, payments and usage; municipal and GSA account status."""
+
+from __future__ import annotations
+
+import logging
+from contextlib import asynccontextmanager
+from datetime import datetime, timedelta, timezone
+from typing import Annotated, Any, Literal
+
+from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from energychain_shared import keys
+from energychain_shared.auth import Principal, Role, require_role
+from energychain_shared.kafka import make_producer
+from energychain_shared.observability import install_health
+from energychain_shared.pg import relay
+from energychain_shared.registry import Resident
+
+from energychain_billing import metrics, service
+from energychain_billing.domain.payments import InvalidPayment, parse_amount_cents, parse_method, request_fingerprint
+from energychain_billing.settings import BillingSettings
+
+log = logging.getLogger(__name__)
+UTC = timezone.utc
+MAX_HOURLY_SPAN = timedelta(days=400)
+
+
+class PaymentBody(BaseModel):
+    """A payment: dollars as a string with at most two decimals, a rail, optionally the invoice it is for."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    amount: Any = Field(description='dollars as a string, e.g. "42.17"')
+    method: Any = Field(description="card, venmo, zelle or ach")
+    invoice_id: str | None = Field(default=None, max_length=128)
+
+
+ResidentPrincipal = Annotated[Principal, Depends(require_role(Role.RESIDENT))]
+MunicipalityPrincipal = Annotated[Principal, Depends(require_role(Role.MUNICIPALITY))]
+GsaPrincipal = Annotated[Principal, Depends(require_role(Role.GSA))]
+
+
+def _refusal(status: int, field: str, message: str) -> HTTPException:
+    return HTTPException(status, detail={"field": field, "message": message})
+
+
+def _month(value: str | None, field: str) -> str | None:
+    if value is None:
+        return None
+    try:
+        datetime.strptime(value, "%Y-%m")
+    except ValueError:
+        raise _refusal(422, field, "must be a month, YYYY-MM") from None
+    return value
+
+
+def _instant(value: str, field: str) -> datetime:
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise _refusal(422, field, "must be an ISO-8601 date or time") from None
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
+def create_app(settings: BillingSettings, *, context: service.BillingContext | None = None, producer=None) -> FastAPI:
+    """Billing's FastAPI app; the lifespan builds the context and producer unless given (tests)."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        from energychain_billing.bootstrap import build_context
+
+        owned_ctx, owned_producer = context is None, producer is None
+        app.state.ctx = context or await build_context(settings)
+        app.state.producer = producer or make_producer(settings, client_id="billing-api")
+        if owned_producer:
+            await app.state.producer.start()
+        try:
+            yield
+        finally:
+            if owned_producer:
+                await app.state.producer.stop()
+            if owned_ctx:
+                await app.state.ctx.pool.close()
+
+    app = FastAPI(title="EnergyChain billing", version="0.1.0", lifespan=lifespan)
+    if context is not None:
+        app.state.ctx, app.state.producer = context, producer
+    app.state.token_public_key = keys.load_public_key(settings.resolved_keys_dir, keys.TOKEN_KEY)
+
+    @app.exception_handler(service.PaymentRefused)
+    async def refused(_request: Request, error: service.PaymentRefused) -> JSONResponse:
+        metrics.PAYMENTS_REFUSED.labels(error.field).inc()
+        return JSONResponse(status_code=error.status, content={"detail": {"field": error.field, "message": error.message}})
+
+    async def _check_db() -> None:
+        async with app.state.ctx.pool.acquire() as connection:
+            await connection.fetchval("SELECT 1 FROM schema_migrations LIMIT 1")
+
+    install_health(app, {"database": _check_db})
+
+    def ctx(request: Request) -> service.BillingContext:
+        return request.app.state.ctx
+
+    def resident_of(request: Request, principal: Principal) -> Resident:
+        resident = ctx(request).resident(principal.house_id or "")
+        if resident is None:
+            raise _refusal(403, "token", "no registered house for this resident")
+        return resident
+
+    # ------------------------------------------------------------------ resident
+    @app.get("/resident/account", tags=["resident"])
+    async def account(request: Request, principal: ResidentPrincipal) -> dict[str, Any]:
+        """Account header: who, where, the contract and the current rate; balance and past-due flag."""
+        resident = resident_of(request, principal)
+        context = ctx(request)
+        _, position, now = await service.invoices_of(context, resident.house_id)
+        tariff = context.tariff(resident)
+        rate = tariff.rate_at(now) if now is not None else tariff.rate_for_year(1)
+        contract = resident.contract
+        return {
+            "house_id": resident.house_id, "name": resident.name, "address": resident.address,
+            "municipality_id": resident.municipality_id, "battery_wh": contract.battery_wh,
+            "reserve_wh": contract.reserve_wh, "rate_usd_per_kwh": str(rate),
+            "escalator_percent": str(contract.escalator_percent), "contract_start": contract.start_date.isoformat(),
+            "billing_basis": contract.billing_basis, "balance_cents": position.balance_cents,
+            "past_due": position.past_due, "past_due_cents": position.past_due_cents,
+            "sim_time": None if now is None else now.isoformat(),
+        }
+
+    @app.get("/resident/charges", tags=["resident"])
+    async def charges(request: Request, principal: ResidentPrincipal) -> dict[str, Any]:
+        """Current charges: balance, past-due flag and the latest invoice."""
+        resident = resident_of(request, principal)
+        summaries, position, _ = await service.invoices_of(ctx(request), resident.house_id)
+        latest = summaries[-1] if summaries else None
+        return {
+            "balance_cents": position.balance_cents, "past_due": position.past_due,
+            "past_due_cents": position.past_due_cents, "latest_invoice": latest,
+            "due_at": None if latest is None else latest["due_at"],
+        }
+
+    @app.get("/resident/invoices", tags=["resident"])
+    async def invoices(request: Request, principal: ResidentPrincipal) -> list[dict[str, Any]]:
+        """Every invoice, oldest first, with what is paid and outstanding."""
+        summaries, _, _ = await service.invoices_of(ctx(request), resident_of(request, principal).house_id)
+        return summaries
+
+    @app.get("/resident/invoices/{invoice_id}", tags=["resident"])
+    async def invoice(invoice_id: str, request: Request, principal: ResidentPrincipal) -> dict[str, Any]:
+        """One invoice with its numbered lines."""
+        detail = await service.invoice_detail(ctx(request), resident_of(request, principal).house_id, invoice_id)
+        if detail is None:
+            raise _refusal(404, "invoice_id", f"no invoice {invoice_id!r} on this account")
+        return detail
+
+    @app.get("/resident/energy-cost", tags=["resident"])
+    async def energy_cost(
+        request: Request, principal: ResidentPrincipal,
+        start: Annotated[str | None, Query(alias="from", description="first month, YYYY-MM")] = None,
+        end: Annotated[str | None, Query(alias="to", description="last month, YYYY-MM")] = None,
+    ) -> list[dict[str, Any]]:
+        """PPA energy and its cost by invoiced month (the energy cost chart)."""
+        first, last = _month(start, "from"), _month(end, "to")
+        summaries, _, _ = await service.invoices_of(ctx(request), resident_of(request, principal).house_id)
+        return [
+            {"period": s["period"], "energy_wh": s["energy_wh"], "amount_cents": s["new_charges_cents"]}
+            for s in summaries
+            if (first is None or s["period"] >= first) and (last is None or s["period"] <= last)
+        ]
+
+    @app.post("/resident/payments", status_code=201, tags=["resident"])
+    async def pay(
+        body: PaymentBody, request: Request, principal: ResidentPrincipal,
+        idempotency_key: Annotated[str, Header(alias="Idempotency-Key", min_length=1, max_length=64)],
+    ) -> JSONResponse:
+        """Pay any amount (partial or more than due) by card, Venmo, Zelle or ACH, exactly once per key."""
+        resident = resident_of(request, principal)
+        try:
+            amount_cents = parse_amount_cents(body.amount)
+            method = parse_method(body.method)
+        except InvalidPayment as error:
+            metrics.PAYMENTS_REFUSED.labels(error.field).inc()
+            raise _refusal(422, error.field, error.message) from None
+        context = ctx(request)
+        payment, created = await service.record_payment(
+            context,
+            service.PaymentRequest(
+                house_id=resident.house_id, idempotency_key=idempotency_key,
+                fingerprint=request_fingerprint(amount_cents=amount_cents, method=method, invoice_id=body.invoice_id),
+                amount_cents=amount_cents, method=method, invoice_id=body.invoice_id,
+            ),
+        )
+        if created:
+            metrics.PAYMENTS.labels(method).inc()
+            try:
+                await relay(context.pool, request.app.state.producer, schema=settings.billing_db_schema)
+            except Exception:  # committed in the outbox: the worker's relay publishes it
+                log.exception("publishing the payment failed; left in the outbox")
+        _, position, _ = await service.invoices_of(context, resident.house_id)
+        return JSONResponse(
+            status_code=201 if created else 200, content={**payment, "balance_cents": position.balance_cents}
+        )
+
+    @app.get("/resident/payments", tags=["resident"])
+    async def payments(request: Request, principal: ResidentPrincipal) -> list[dict[str, Any]]:
+        """Payment history, oldest first."""
+        return await service.payments_of(ctx(request), resident_of(request, principal).house_id)
+
+    @app.get("/resident/usage", tags=["resident"])
+    async def usage(
+        request: Request, principal: ResidentPrincipal,
+        start: Annotated[str, Query(alias="from", description="ISO date or time (UTC unless an offset is given)")],
+        end: Annotated[str, Query(alias="to", description="ISO date or time, exclusive")],
+        granularity: Literal["hour", "day", "month"] = "day",
+    ) -> list[dict[str, Any]]:
+        """Metered energy by hour, or by local day or month, in [from, to)."""
+        first, last = _instant(start, "from"), _instant(end, "to")
+        if last <= first:
+            raise _refusal(422, "to", "must be after from")
+        if last - first > MAX_HOURLY_SPAN:
+            raise _refusal(422, "to", f"the range is limited to {MAX_HOURLY_SPAN.days} days")
+        return await service.usage(
+            ctx(request), resident_of(request, principal), start=first, end=last, granularity=granularity
+        )
+
+    # ------------------------------------------------------------- municipality
+    @app.get("/municipality/accounts", tags=["municipality"])
+    async def municipal_accounts(request: Request, principal: MunicipalityPrincipal) -> list[dict[str, Any]]:
+        """Balance and past-due status of every resident of the caller's municipality."""
+        residents = [r for r in ctx(request).registry.residents if r.municipality_id == principal.municipality_id]
+        return await service.account_rows(ctx(request), residents)
+
+    # ----------------------------------------------------------------------- gsa
+    @app.get("/gsa/accounts", tags=["gsa"])
+    async def all_accounts(request: Request, _principal: GsaPrincipal) -> list[dict[str, Any]]:
+        """Balance and past-due status of every resident of the program."""
+        return await service.account_rows(ctx(request), list(ctx(request).registry.residents))
+
+    return app

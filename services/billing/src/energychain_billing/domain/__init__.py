@@ -1,0 +1,1 @@
+"""Billing rules: pure functions and value objects, standard library only."""

@@ -1,0 +1,181 @@
+"""Composing an invoice from priced charges, and allocating payments to invoices."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Literal
+
+from energychain_billing.domain.tariff import Tariff, energy_amount_cents
+
+LineKind = Literal["ppa_energy", "reserve_refill", "trade_credit", "balance_forward", "late_adjustment"]
+# Lines posted to the ledger as new charges; balance forward and trade credits are not.
+CHARGE_KINDS = frozenset({"ppa_energy", "reserve_refill", "late_adjustment"})
+
+
+@dataclass(frozen=True)
+class EnergyCharge:
+    """Energy to bill at one rate: PPA energy, a reserve refill or a late adjustment."""
+
+    kind: Literal["ppa_energy", "reserve_refill", "late_adjustment"]
+    description: str
+    energy_wh: int
+    rate_usd_per_kwh: Decimal
+
+
+@dataclass(frozen=True)
+class DraftLine:
+    """One invoice line, rounded to the cent."""
+
+    number: int
+    kind: LineKind
+    description: str
+    amount_cents: int
+    energy_wh: int | None = None
+    rate_usd_per_kwh: Decimal | None = None
+
+
+@dataclass(frozen=True)
+class InvoiceDraft:
+    """An invoice's lines and its totals."""
+
+    lines: tuple[DraftLine, ...]
+
+    @property
+    def new_charges_cents(self) -> int:
+        """PPA energy, refills and late adjustments: what the ledger posts as revenue."""
+        return sum(line.amount_cents for line in self.lines if line.kind in CHARGE_KINDS)
+
+    @property
+    def own_charges_cents(self) -> int:
+        """This invoice's own charges: new charges less trade credits (no balance forward)."""
+        return sum(line.amount_cents for line in self.lines if line.kind != "balance_forward")
+
+    @property
+    def total_cents(self) -> int:
+        """Amount due: balance carried forward plus this invoice's own charges."""
+        return sum(line.amount_cents for line in self.lines)
+
+
+def energy_charges_by_year(
+    tariff: Tariff,
+    wh_by_year: dict[int, int],
+    *,
+    kind: Literal["ppa_energy", "reserve_refill", "late_adjustment"],
+    label: str,
+) -> list[EnergyCharge]:
+    """One charge per contract year, each at that year's escalated rate."""
+    return [
+        EnergyCharge(
+            kind=kind,
+            description=f"{label} (contract year {year})",
+            energy_wh=wh,
+            rate_usd_per_kwh=tariff.rate_for_year(year),
+        )
+        for year, wh in sorted(wh_by_year.items())
+    ]
+
+
+def compose_invoice(
+    *,
+    charges: Sequence[EnergyCharge],
+    trade_credit_cents: int,
+    balance_forward_cents: int,
+) -> InvoiceDraft:
+    """Number and round the lines: balance forward, charges in the given order, trade credit."""
+    lines: list[DraftLine] = []
+    if balance_forward_cents:
+        lines.append(
+            DraftLine(
+                number=1,
+                kind="balance_forward",
+                description="balance carried forward" if balance_forward_cents > 0 else "credit carried forward",
+                amount_cents=balance_forward_cents,
+            )
+        )
+    for charge in charges:
+        lines.append(
+            DraftLine(
+                number=len(lines) + 1,
+                kind=charge.kind,
+                description=charge.description,
+                energy_wh=charge.energy_wh,
+                rate_usd_per_kwh=charge.rate_usd_per_kwh,
+                amount_cents=energy_amount_cents(charge.energy_wh, charge.rate_usd_per_kwh),
+            )
+        )
+    if trade_credit_cents < 0:
+        raise ValueError("trade credit must not be negative")
+    if trade_credit_cents:
+        lines.append(
+            DraftLine(
+                number=len(lines) + 1,
+                kind="trade_credit",
+                description="reserve sold on the wholesale market, less the GSA fee",
+                amount_cents=-trade_credit_cents,
+            )
+        )
+    return InvoiceDraft(lines=tuple(lines))
+
+
+def due_at(issued_at: datetime, *, due_days: int) -> datetime:
+    """Payment is due ``due_days`` after issue."""
+    return issued_at + timedelta(days=due_days)
+
+
+def unpaid_by_invoice(invoices: Sequence[tuple[str, int]], *, paid_cents: int) -> dict[str, int]:
+    """Allocate payments and credits to invoices oldest first; what each still has unpaid.
+
+    ``invoices`` are (invoice id, own charges) in issue order. Payments and the credit of
+    invoices whose own charges are negative form one pool paid into the oldest open invoice.
+    """
+    pool = paid_cents + sum(-own for _, own in invoices if own < 0)
+    unpaid: dict[str, int] = {}
+    for invoice_id, own in invoices:
+        if own <= 0:
+            unpaid[invoice_id] = 0
+            continue
+        applied = min(pool, own)
+        pool -= applied
+        unpaid[invoice_id] = own - applied
+    return unpaid
+
+
+def oldest_open_invoice(invoices: Sequence[tuple[str, int]], *, paid_cents: int) -> str | None:
+    """The invoice the next payment is allocated to, if any has something unpaid."""
+    for invoice_id, unpaid in unpaid_by_invoice(invoices, paid_cents=paid_cents).items():
+        if unpaid > 0:
+            return invoice_id
+    return None
+
+
+
+def draft_invoice(
+    *,
+    tariff: Tariff,
+    period_wh_by_year: dict[int, int],
+    late_wh_by_year: dict[int, int],
+    refill_wh_by_year: dict[int, int],
+    trade_credit_cents: int,
+    balance_forward_cents: int,
+) -> InvoiceDraft:
+    """The invoice of one period from billed Wh per contract year, refills, credits and the balance forward.
+
+    Energy of the period is PPA energy; unbilled energy of earlier periods (readings that arrived
+    after their period was invoiced) is a late adjustment; each is split by contract year so every
+    line has one rate. Zero-energy lines are left out.
+    """
+    basis_label = "PPA energy delivered" if tariff.basis == "delivered" else "PPA energy, all home consumption"
+    nonzero = lambda by_year: {year: wh for year, wh in by_year.items() if wh}  # noqa: E731
+    charges = [
+        *energy_charges_by_year(tariff, nonzero(period_wh_by_year), kind="ppa_energy", label=basis_label),
+        *energy_charges_by_year(tariff, nonzero(refill_wh_by_year), kind="reserve_refill", label="battery reserve refill"),
+        *energy_charges_by_year(
+            tariff, nonzero(late_wh_by_year), kind="late_adjustment", label="late readings of earlier periods"
+        ),
+    ]
+    return compose_invoice(
+        charges=charges, trade_credit_cents=trade_credit_cents, balance_forward_cents=balance_forward_cents
+    )

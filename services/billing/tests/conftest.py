@@ -1,0 +1,192 @@
+"""Fixtures of billing's tests: a billing schema of its own, keys, the worker, expected invoices from the CSVs."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import uuid
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta, timezone
+from decimal import ROUND_HALF_UP, Decimal
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import asyncpg
+import pytest
+
+from energychain_shared import events, keys
+from energychain_shared.kafka import make_consumer, make_producer
+from energychain_shared.pg import migrate
+
+UTC = timezone.utc
+ZONE = ZoneInfo("America/Los_Angeles")
+SEED_FILES = {
+    "house-01": "HourlyHouse01-27June2021-23July2022.csv",
+    "house-02": "HourlyHouse02-18July2021-23July2022.csv",
+    "house-03": "HourlyHouse03-08August2021-30July2022.csv",
+}
+
+
+def billing_settings(infrastructure, keys_dir: Path, **overrides):
+    """Billing settings on the test database with a schema and consumer group of their own."""
+    from energychain_billing.settings import BillingSettings
+
+    tag = uuid.uuid4().hex[:8]
+    for name in ("billing", keys.TOKEN_KEY):
+        keys.ensure_key_pair(keys_dir, name)
+    values = {
+        **infrastructure.model_dump(),
+        "keys_dir": keys_dir,
+        "billing_db_schema": f"billing_test_{tag}",
+        "billing_group": f"billing-test-{tag}",
+    }
+    values.update(overrides)
+    return BillingSettings(**values)
+
+
+async def migrated(settings) -> None:
+    """Create the settings' billing schema."""
+    connection = await asyncpg.connect(settings.asyncpg_dsn)
+    try:
+        await migrate(connection, schema=settings.billing_db_schema, package="energychain_billing")
+    finally:
+        await connection.close()
+
+
+@dataclass
+class RunningWorker:
+    """A billing worker running in this event loop."""
+
+    ctx: object
+    producer: object
+    stop: asyncio.Event
+    task: asyncio.Task
+
+    async def close(self) -> None:
+        self.stop.set()
+        await asyncio.wait_for(self.task, 30)
+        await self.producer.stop()
+        await self.ctx.pool.close()
+
+
+async def start_worker(settings) -> RunningWorker:
+    """Build the context and run the worker as a task."""
+    from energychain_billing.bootstrap import build_context
+    from energychain_billing.worker import run_worker
+
+    ctx = await build_context(settings, pool_size=4)
+    producer = make_producer(settings, client_id="billing-test")
+    await producer.start()
+    stop = asyncio.Event()
+    return RunningWorker(ctx, producer, stop, asyncio.create_task(run_worker(ctx, producer, stop)))
+
+
+async def wait_until(probe: Callable, expected, *, timeout: float = 120, what: str = ""):
+    """Poll ``probe()`` (async) until it returns ``expected``."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    last = None
+    while asyncio.get_running_loop().time() < deadline:
+        last = await probe()
+        if last == expected:
+            return last
+        await asyncio.sleep(0.25)
+    raise AssertionError(f"waited {timeout}s for {what or probe}: last {last!r}, expected {expected!r}")
+
+
+async def read_topic(settings, topic_name: str) -> list[tuple[int, events.Event]]:
+    """Every event on ``topic_name`` from the beginning to its current end, with partitions."""
+    from aiokafka import TopicPartition
+
+    consumer = make_consumer(settings, group_id=None, client_id="billing-test-reader")
+    await consumer.start()
+    try:
+        partitions = [TopicPartition(topic_name, p) for p in consumer.partitions_for_topic(topic_name) or range(12)]
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        end = await consumer.end_offsets(partitions)
+        out = []
+        while [tp for tp in partitions if await consumer.position(tp) < end[tp]]:
+            for tp, records in (await consumer.getmany(timeout_ms=1000)).items():
+                out.extend((tp.partition, events.decode(r.value)) for r in records)
+        return out
+    finally:
+        await consumer.stop()
+
+
+# ------------------------------------------------- independent expectations
+def _wh(text: str) -> int:
+    return int(Decimal(text) * 1000)
+
+
+def seed_hours(path: Path) -> dict[datetime, tuple[int, int]]:
+    """(home Wh, grid import Wh) per UTC interval start, read with the csv module.
+
+    The export's DATE is local wall time: a repeated local hour (fall back) is first daylight, then standard time.
+    """
+    hours: dict[datetime, tuple[int, int]] = {}
+    seen: set[datetime] = set()
+    with path.open(newline="") as handle:
+        for record in csv.DictReader(handle):
+            local = datetime.fromisoformat(record["DATE"].strip())
+            fold = 1 if local in seen else 0
+            seen.add(local)
+            start = local.replace(tzinfo=ZONE, fold=fold).astimezone(UTC)
+            hours.setdefault(start, (_wh(record["HOME CONSUMPTION (kWh)"]), _wh(record["GRID IMPORTED (kWh)"])))
+    return hours
+
+
+def expected_invoices(
+    hours: dict[datetime, tuple[int, int]], *, start_date: date, rate: Decimal, until: datetime,
+    grace: timedelta = timedelta(hours=48), basis: str = "delivered",
+) -> dict[str, tuple[list[tuple[int, int]], int]]:
+    """period -> ([(contract year, line cents)...], total cents) for every month closed before ``until``.
+
+    Written from PRODUCT.md alone: delivered = max(0, home - import) per hour; contract year n starts
+    at local midnight of the (n-1)th anniversary; rate x 1.02^(n-1); each line rounded half-up to the
+    cent; nobody pays, so each invoice carries the previous total forward.
+    """
+    by_period: dict[str, dict[int, int]] = defaultdict(lambda: defaultdict(int))
+    for start, (home, imported) in hours.items():
+        local = start.astimezone(ZONE)
+        years = local.year - start_date.year
+        anniversary = datetime.combine(start_date.replace(year=start_date.year + years), time(0), tzinfo=ZONE)
+        year = years + 1 if local >= anniversary else years
+        billed = max(0, home - imported) if basis == "delivered" else home
+        by_period[f"{local.year:04d}-{local.month:02d}"][max(year, 1)] += billed
+    out: dict[str, tuple[list[tuple[int, int]], int]] = {}
+    carried = 0
+    for period in sorted(by_period):
+        year_, month = map(int, period.split("-"))
+        end = datetime(year_ + month // 12, month % 12 + 1, 1, tzinfo=ZONE).astimezone(UTC)
+        if end + grace > until:
+            break
+        lines = []
+        for year, wh in sorted(by_period[period].items()):
+            if wh == 0:
+                continue
+            year_rate = (rate * Decimal("1.02") ** (year - 1)).quantize(Decimal("0.000001"), ROUND_HALF_UP)
+            cents = int((Decimal(wh) / 1000 * year_rate * 100).quantize(Decimal(1), ROUND_HALF_UP))
+            lines.append((year, cents))
+        total = carried + sum(c for _, c in lines)
+        out[period] = (lines, total)
+        carried = total
+    return out
+
+
+@pytest.fixture
+def billing_keys(tmp_path) -> Path:
+    """A keys directory with billing's and the token key pairs."""
+    path = tmp_path / "keys"
+    for name in ("billing", keys.TOKEN_KEY):
+        keys.ensure_key_pair(path, name)
+    return path
+
+
+@pytest.fixture(scope="session")
+def kit():
+    """This module's helpers (test modules cannot import each other under importlib mode)."""
+    import sys
+
+    return sys.modules[__name__]

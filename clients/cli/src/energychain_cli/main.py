@@ -211,6 +211,97 @@ def follow(client: Api) -> None:
         fail(status["error"])
 
 
+@app.command()
+def offer(
+    day: Annotated[str, typer.Option(help="Delivery day (YYYY-MM-DD), after the current simulated day.")],
+    percent: Annotated[int, typer.Option(help="Share of the reserve: 25, 50, 75 or 100.")],
+    min_price: Annotated[str, typer.Option(help="Minimum price in $/kWh, between your PPA rate and $1.00.")],
+) -> None:
+    """Offer part of your battery reserve on the wholesale market (resident)."""
+    body = {"delivery_day": day, "reserve_percent": percent, "min_price_usd_per_kwh": min_price}
+    console.print(call(api().post, "market", "/resident/offers", body))
+
+
+@app.command()
+def offers() -> None:
+    """Your offers and their outcomes (resident)."""
+    answer = call(api().get, "market", "/resident/offers")
+    console.print(table("offers", answer.get("offers", []),
+                        ["offer_id", "delivery_day", "reserve_percent", "energy_wh", "min_price_usd_per_kwh", "status"]))
+
+
+@app.command()
+def cancel(offer_id: str) -> None:
+    """Cancel an open offer (resident)."""
+    console.print(call(api().post, "market", f"/resident/offers/{offer_id}/cancel"))
+
+
+@app.command()
+def bills() -> None:
+    """Your account and invoices (resident); every resident's account (municipality, GSA)."""
+    client = api()
+    role = current_role(client)
+    if role == "resident":
+        account = call(client.get, "billing", "/resident/account")
+        console.print(f"{account['name']}, {account['address']}: rate ${account['rate_usd_per_kwh']}/kWh, "
+                      f"balance {dollars(account['balance_cents'])}"
+                      + (f", [red]past due {dollars(account['past_due_cents'])}[/red]" if account["past_due"] else ""))
+        rows = [{**i, "total": dollars(i["total_cents"]), "outstanding": dollars(i["outstanding_cents"])}
+                for i in call(client.get, "billing", "/resident/invoices")]
+        console.print(table("invoices", rows, ["invoice_id", "period", "due_at", "total", "outstanding", "status"]))
+        return
+    path = "/municipality/accounts" if role == "municipality" else "/gsa/accounts"
+    rows = [{**a, "balance": dollars(a["balance_cents"]), "past due": dollars(a["past_due_cents"])}
+            for a in call(client.get, "billing", path)]
+    console.print(table("accounts", rows, ["house_id", "name", "balance", "past due", "last_invoice_period"]))
+
+
+@app.command()
+def pay(
+    amount: Annotated[str, typer.Argument(help="Dollars, e.g. 42.17")],
+    method: Annotated[str, typer.Option(help="card, venmo, zelle or ach")] = "card",
+    invoice: Annotated[Optional[str], typer.Option(help="The invoice paid (default: the oldest open one).")] = None,
+    key: Annotated[Optional[str], typer.Option(help="Idempotency key; repeat it to retry safely.")] = None,
+) -> None:
+    """Pay a bill (resident); retrying with the same --key never pays twice."""
+    import uuid
+
+    idempotency_key = key or uuid.uuid4().hex
+    answer = call(api().post, "billing", "/resident/payments",
+                  {"amount": parse_amount(amount), "method": method, "invoice_id": invoice},
+                  headers={"Idempotency-Key": idempotency_key})
+    console.print(f"paid {dollars(answer['amount_cents'])} by {answer['method']} (payment {answer['payment_id']}, "
+                  f"key {idempotency_key}); balance now {dollars(answer['balance_cents'])}")
+
+
+@app.command()
+def escrow(
+    municipality: Annotated[Optional[str], typer.Option(help="GSA only: which municipality.")] = None,
+) -> None:
+    """Escrow balance, by month, and who is past due (municipality, GSA)."""
+    client = api()
+    base = "/municipality/escrow" if current_role(client) == "municipality" else f"/gsa/escrow/{municipality or 'parlier'}"
+    summary = call(client.get, "escrow", base)
+    console.print(f"{summary['municipality_id']}: escrow {dollars(summary['balance_cents'])} "
+                  f"(cap {dollars(summary['cap_cents'])}), to treasury so far {dollars(summary['treasury_total_cents'])}")
+    rows = [{"month": m["month"], "closing": dollars(m["closing_cents"]), "shares": dollars(m["payment_share_cents"]),
+             "cover": dollars(m["past_due_cover_cents"]) + (" *" if m["cover_event"] else ""),
+             "treasury": dollars(m["treasury_rollover_cents"])} for m in call(client.get, "escrow", base + "/monthly")]
+    console.print(table("escrow by month (* past-due cover)", rows, ["month", "closing", "shares", "cover", "treasury"]))
+    rows = [{**p, "unpaid": dollars(p["unpaid_cents"]), "covered": dollars(p["covered_cents"])}
+            for p in call(client.get, "escrow", base + "/past-due")]
+    console.print(table("past due", rows, ["house_id", "invoice_id", "unpaid", "covered"]))
+
+
+def current_role(client: Api) -> str:
+    """The role in the saved token (not verified here: the services verify it)."""
+    import jwt
+
+    if not client.token:
+        fail("not logged in: run `energychain login <user>`")
+    return jwt.decode(client.token, options={"verify_signature": False})["role"]
+
+
 def parse_amount(text: str) -> str:
     """A dollar amount with at most two decimals, as the API expects it."""
     try:

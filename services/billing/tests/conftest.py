@@ -17,6 +17,7 @@ import asyncpg
 import pytest
 
 from energychain_shared import events, keys
+from energychain_shared.registry import load_registry
 from energychain_shared.kafka import make_consumer, make_producer
 from energychain_shared.pg import migrate
 
@@ -175,13 +176,75 @@ def expected_invoices(
     return out
 
 
-@pytest.fixture
-def billing_keys(tmp_path) -> Path:
-    """A keys directory with billing's and the token key pairs."""
-    path = tmp_path / "keys"
-    for name in ("billing", keys.TOKEN_KEY):
-        keys.ensure_key_pair(path, name)
-    return path
+def expected_for_seed(seed_data_dir, until: datetime) -> dict[str, dict[str, tuple[list, int]]]:
+    registry = load_registry(billing_settings_path())
+    out = {}
+    for house, name in SEED_FILES.items():
+        contract = registry.resident(house).contract
+        out[house] = expected_invoices(
+            seed_hours(seed_data_dir / name), start_date=contract.start_date, rate=contract.rate_usd_per_kwh,
+            until=until,
+        )
+    return out
+
+
+def billing_settings_path():
+    from energychain_shared.settings import CommonSettings
+
+    return CommonSettings().registry_path
+
+
+async def invoices_in(settings) -> dict[str, dict[str, tuple[list, int]]]:
+    """house -> period -> ([(contract year, PPA line cents)...], total) as billing stored them."""
+    connection = await asyncpg.connect(settings.asyncpg_dsn, server_settings={"search_path": settings.billing_db_schema})
+    try:
+        rows = await connection.fetch("SELECT house_id, period, lines, total_cents FROM invoices ORDER BY period")
+    finally:
+        await connection.close()
+    import json
+
+    out: dict[str, dict] = {}
+    for row in rows:
+        lines = [
+            (int(line["description"].rsplit(" ", 1)[-1].rstrip(")")), line["amount_cents"])
+            for line in json.loads(row["lines"]) if line["kind"] == "ppa_energy"
+        ]
+        out.setdefault(row["house_id"], {})[row["period"]] = (lines, int(row["total_cents"]))
+    return out
+
+
+async def count_invoices(settings) -> int:
+    connection = await asyncpg.connect(settings.asyncpg_dsn, server_settings={"search_path": settings.billing_db_schema})
+    try:
+        return await connection.fetchval("SELECT count(*) FROM invoices")
+    finally:
+        await connection.close()
+
+
+@pytest.fixture(scope="session")
+def seed_topics(infrastructure, seed_data_dir, tmp_path_factory):
+    """The seed exports replayed once into topics of their own; returns (common values, last watermark)."""
+    from energychain_meter_ingest.adapters.csv_source import HouseSource
+    from energychain_meter_ingest.bootstrap import build_replay, open_publisher
+    from energychain_meter_ingest.settings import MeterIngestSettings
+
+    prefix = f"{infrastructure.topic_prefix}bill-{uuid.uuid4().hex[:6]}."
+    settings = MeterIngestSettings(
+        **{**infrastructure.model_dump(), "topic_prefix": prefix, "run_dir": tmp_path_factory.mktemp("ingest")}
+    )
+    sources = [HouseSource(house, seed_data_dir / name) for house, name in SEED_FILES.items()]
+
+    async def replay() -> datetime:
+        from energychain_shared.kafka import ensure_topics
+
+        await ensure_topics(settings)
+        run = build_replay(settings, sources, replay_id="billing-seed")
+        async with open_publisher(settings) as publisher:
+            await run.run(publisher, speed=None)
+        return datetime.fromisoformat(run.status()["sim_time"])
+
+    last = asyncio.run(replay())
+    return prefix, last
 
 
 @pytest.fixture(scope="session")

@@ -32,6 +32,9 @@ class StartReplay(BaseModel):
 
     from_time: AwareDatetime | None = Field(default=None, description="Simulated start; default: checkpoint or first reading.")
     speed: str | None = Field(default=None, description="Simulated s per wall s; 0 or 'max' = as fast as possible.")
+    until: AwareDatetime | None = Field(
+        default=None, description="Simulated end (exclusive): the replay finishes there; a later start continues."
+    )
     reset: bool = Field(default=False, description="Forget the checkpoint and start from the beginning.")
 
     @field_validator("speed")
@@ -78,12 +81,12 @@ class ReplayController:
             self.replay.checkpoints.clear()
         self.replay = build_replay(self.settings, self.replay.sources)
         speed = parse_speed(request.speed if request.speed is not None else self.settings.meter_ingest_speed)
-        self.task = asyncio.create_task(self._run(speed, request.from_time))
+        self.task = asyncio.create_task(self._run(speed, request.from_time, request.until))
 
-    async def _run(self, speed, from_time: datetime | None) -> None:
+    async def _run(self, speed, from_time: datetime | None, until: datetime | None) -> None:
         try:
             async with open_publisher(self.settings) as publisher:
-                await self.replay.run(publisher, speed=speed, from_time=from_time)
+                await self.replay.run(publisher, speed=speed, from_time=from_time, until=until)
         except asyncio.CancelledError:
             raise
         except Exception:

@@ -9,12 +9,7 @@ import pytest
 
 from energychain_cli.sandbox import Sandbox
 from energychain_shared.settings import REPO_ROOT
-
-SEED_FILES = {
-    "house-01": "HourlyHouse01-27June2021-23July2022.csv",
-    "house-02": "HourlyHouse02-18July2021-23July2022.csv",
-    "house-03": "HourlyHouse03-08August2021-30July2022.csv",
-}
+from energychain_shared.testing import SEED_FILES
 ESCROW_CAP_CENTS = 100_800  # low, so a year of three houses sees treasury rollovers
 
 

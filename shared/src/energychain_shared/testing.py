@@ -16,6 +16,12 @@ import pytest
 
 from energychain_shared.settings import REPO_ROOT, CommonSettings
 
+# The reference exports of the three demo houses (in the seed data directory).
+SEED_FILES = {
+    "house-01": "HourlyHouse01-27June2021-23July2022.csv",
+    "house-02": "HourlyHouse02-18July2021-23July2022.csv",
+    "house-03": "HourlyHouse03-08August2021-30July2022.csv",
+}
 SEED_DATA_DIR = Path(os.environ.get("EC_SEED_DATA_DIR", REPO_ROOT.parent / "shared" / "seed-data"))
 
 
@@ -23,6 +29,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "unit: pure domain logic, no I/O")
     config.addinivalue_line("markers", "integration: talks to the real Kafka broker and PostgreSQL server")
     config.addinivalue_line("markers", "e2e: starts the system's processes as a user would")
+    config.addinivalue_line("markers", "faults: kills processes and restarts Kafka and PostgreSQL (deploy/test.sh -m faults)")
 
 
 def test_settings(**overrides) -> CommonSettings:

@@ -1,0 +1,1 @@
+"""Escrow rules: pure functions and value objects, standard library only."""

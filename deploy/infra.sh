@@ -344,12 +344,14 @@ pg_admin_psql() {
 }
 
 # Creates the application role and its two databases when missing, and sets the
-# role's password from .env each time, so changing it there is enough.
+# role's password from .env each time, so changing it there is enough. The role may
+# create databases: the system tests and the benchmark run whole throwaway instances
+# of the system, each on a database of its own.
 pg_ensure_role_and_databases() {
   pg_admin_psql -v role="$pg_user" -v password="$pg_password" -v db="$pg_database" <<'SQL' >/dev/null
 SELECT format('CREATE ROLE %I LOGIN', :'role')
  WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = :'role') \gexec
-ALTER ROLE :"role" WITH LOGIN PASSWORD :'password';
+ALTER ROLE :"role" WITH LOGIN CREATEDB PASSWORD :'password';
 SELECT format('CREATE DATABASE %I OWNER %I', name, :'role')
   FROM unnest(ARRAY[:'db', :'db' || '_test']) AS name
  WHERE NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = name) \gexec

@@ -108,7 +108,7 @@ class Ledger:
         settings = self.settings
         kafka_consumer = make_consumer(
             settings, settings.topic(LEDGER_APPENDS),
-            group_id=group_id or settings.ledger_consumer_group, client_id=client_id,
+            group_id=group_id or f"{settings.topic_prefix}{settings.ledger_consumer_group}", client_id=client_id,
             max_poll_records=settings.ledger_batch_max,
             fetch_max_bytes=64 * 1024 * 1024, max_partition_fetch_bytes=8 * 1024 * 1024,
         )
@@ -125,11 +125,39 @@ class Ledger:
         )
         return kafka_consumer, loop
 
+    def make_readings_consumer(
+        self, *, client_id: str = "ledger-readings", producer: AIOKafkaProducer
+    ) -> tuple[AIOKafkaConsumer, AppendConsumer]:
+        """A consumer of meter.readings that appends each reading to its resident's channel."""
+        from energychain_ledger.adapters.readings import ReadingProcessor
+        from energychain_shared.topics import METER_READINGS
+
+        settings = self.settings
+        kafka_consumer = make_consumer(
+            settings, settings.topic(METER_READINGS),
+            group_id=f"{settings.topic_prefix}{settings.ledger_consumer_group}-readings", client_id=client_id,
+            max_poll_records=settings.ledger_batch_max,
+            fetch_max_bytes=64 * 1024 * 1024, max_partition_fetch_bytes=8 * 1024 * 1024,
+        )
+        appends = AppendProcessor(
+            store=self.store, keys=self.keys, producer=producer, dead_letter_topic=settings.topic(LEDGER_DEAD_LETTERS),
+        )
+        processor = ReadingProcessor(
+            appends=appends, key=self.ledger_signing_key(), houses={r.house_id for r in self.registry.residents}
+        )
+        loop = AppendConsumer(
+            consumer=kafka_consumer, processor=processor, batch_max=settings.ledger_batch_max,
+            poll_timeout_ms=settings.ledger_poll_timeout_ms,
+        )
+        return kafka_consumer, loop
+
     async def ensure_topics(self) -> None:
         """Create the append and dead-letter topics if they are missing (idempotent)."""
         from energychain_shared.kafka import ensure_topics
 
-        await ensure_topics(self.settings, [LEDGER_APPENDS, LEDGER_DEAD_LETTERS])
+        from energychain_shared.topics import METER_READINGS
+
+        await ensure_topics(self.settings, [LEDGER_APPENDS, LEDGER_DEAD_LETTERS, METER_READINGS])
 
     def make_producer(self, *, client_id: str = "ledger-dead-letters") -> AIOKafkaProducer:
         """The producer of dead letters (call inside a running loop)."""

@@ -97,7 +97,7 @@ def serve(
 
 @app.command()
 def consume(client_id: Annotated[str, typer.Option(help="Kafka client id of this instance")] = "ledger") -> None:
-    """Run only the append consumer (start several: they share partitions in group EC_LEDGER_CONSUMER_GROUP)."""
+    """Run the consumers: append requests, and meter readings (several instances share partitions)."""
     from energychain_ledger.bootstrap import open_ledger
 
     settings = _settings()
@@ -113,10 +113,18 @@ def consume(client_id: Annotated[str, typer.Option(help="Kafka client id of this
         await producer.start()
         kafka_consumer, loop = ledger.make_consumer(client_id=client_id, producer=producer)
         await kafka_consumer.start()
+        readings_consumer = readings_loop = None
+        if settings.ledger_record_readings:
+            readings_consumer, readings_loop = ledger.make_readings_consumer(
+                client_id=f"{client_id}-readings", producer=producer
+            )
+            await readings_consumer.start()
         try:
-            await loop.run(stop)
+            await asyncio.gather(loop.run(stop), *([readings_loop.run(stop)] if readings_loop else []))
         finally:
             await kafka_consumer.stop()
+            if readings_consumer is not None:
+                await readings_consumer.stop()
             await producer.stop()
             await ledger.close()
 

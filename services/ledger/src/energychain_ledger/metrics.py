@@ -16,3 +16,4 @@ APPEND_LATENCY = Histogram(
 )
 CONSUMER_LAG = Gauge("ledger_consumer_lag_records", "High watermark minus next offset, per partition.", ["partition"])
 CHECKPOINTS = Counter("ledger_checkpoints_total", "Channel heads pinned by checkpoints.")
+READINGS = Counter("ledger_readings_total", "Meter readings taken off meter.readings, by outcome.", ["outcome"])

@@ -13,6 +13,9 @@ class LedgerSettings(CommonSettings):
     ledger_port: int = Field(default=8102, ge=1, le=65535)
     ledger_host: str = "127.0.0.1"
     ledger_consumer_group: str = "ledger"
+    ledger_record_readings: bool = Field(
+        default=True, description="Append every meter reading to its resident's channel (consumer of meter.readings)."
+    )
     ledger_batch_max: int = Field(default=5000, ge=1, description="Most appends persisted in one transaction.")
     ledger_poll_timeout_ms: int = Field(default=200, ge=1)
     ledger_checkpoint_interval_s: float = Field(default=60.0, gt=0, description="Checkpoint channel heads this often.")

@@ -32,6 +32,7 @@ PROCESSES=(
   "gsa-market-api|$bin/energychain-gsa-market serve"
   "gsa-market-worker|$bin/energychain-gsa-market worker"
   "meter-ingest-api|$bin/energychain-meter-ingest serve"
+  "web|$bin/energychain-web serve"
 )
 
 instances_of() {
@@ -39,7 +40,12 @@ instances_of() {
   echo "${!var:-1}"
 }
 
-is_running() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
+# Alive and not a zombie (a killed process whose parent has not reaped it yet is gone).
+is_running() {
+  [ -f "$1" ] || return 1
+  local pid; pid=$(cat "$1")
+  kill -0 "$pid" 2>/dev/null && ! grep -q '^State:[[:space:]]*Z' "/proc/$pid/status" 2>/dev/null
+}
 
 selected() {
   local name=$1; shift

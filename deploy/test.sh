@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs the whole test suite: installs what is missing, starts the real Kafka
 # broker and PostgreSQL server (left running afterwards; `deploy/infra.sh stop`
-# stops them), then runs every package's unit, integration and end-to-end tests.
+# stops them), then runs the web apps' unit tests and every package's unit,
+# integration, system and fault tests.
 # Extra arguments go to pytest, e.g. `deploy/test.sh -m unit` or `-k ledger`.
 set -euo pipefail
 
@@ -10,6 +11,11 @@ cd "$repo"
 
 "$repo/deploy/bootstrap.sh"
 "$repo/deploy/infra.sh" start
+
+# The web apps' own unit tests (TypeScript, vitest), unless a subset of pytest was asked for.
+if [ $# -eq 0 ]; then
+  "$repo/web/build.sh" --test
+fi
 
 set +e
 "$repo/.venv/bin/python" -m pytest "$@"

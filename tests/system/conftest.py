@@ -10,6 +10,7 @@ import pytest
 from energychain_cli.sandbox import Sandbox
 from energychain_shared.settings import REPO_ROOT
 from energychain_shared.testing import SEED_FILES
+SCALE = {"EC_SCALE_BILLING_WORKER": "3", "EC_SCALE_LEDGER_CONSUMER": "2"}
 ESCROW_CAP_CENTS = 100_800  # low, so a year of three houses sees treasury rollovers
 
 
@@ -23,7 +24,9 @@ def system(infrastructure, seed_data_dir, tmp_path_factory) -> Iterator[Sandbox]
     for municipality in registry["municipalities"]:
         municipality["escrow"]["cap_cents"] = ESCROW_CAP_CENTS
     (run_dir / "registry.json").write_text(json.dumps(registry))
-    sandbox = Sandbox.prepare(infrastructure, run_dir, manifest=manifest, registry=run_dir / "registry.json")
+    # Scaled out as in production: three billing workers and two ledger consumers share the partitions.
+    sandbox = Sandbox.prepare(infrastructure, run_dir, manifest=manifest, registry=run_dir / "registry.json",
+                              extra_env=SCALE)
     try:
         sandbox.services("start")
         sandbox.wait_ready()

@@ -211,3 +211,36 @@ def test_a_year_of_parlier_escrow_ledger_and_roles_agree(system, escrow_cap_cent
         "house-01", "house-02", "house-03"
     ]
     assert stephen.get(system.url("escrow") + "/gsa/escrow/reedley").status_code == 403
+
+
+def group_members(system, group: str) -> list[set[int]]:
+    """The partitions each member of a consumer group holds (any topic)."""
+    import asyncio
+
+    from aiokafka.admin import AIOKafkaAdminClient
+    from aiokafka.coordinator.protocol import ConsumerProtocolMemberAssignment
+
+    async def go():
+        admin = AIOKafkaAdminClient(bootstrap_servers=system.env.get("EC_KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092"))
+        await admin.start()
+        try:
+            (response,) = await admin.describe_consumer_groups([group])
+        finally:
+            await admin.close()
+        (described,) = response.groups
+        return [
+            {p for _, partitions in ConsumerProtocolMemberAssignment.decode(member[4]).assignment for p in partitions}
+            for member in described[5]
+        ]
+
+    return asyncio.run(go())
+
+
+def test_the_scaled_out_workers_share_the_partitions(system):
+    prefix = system.env["EC_TOPIC_PREFIX"]
+    billing = group_members(system, f"{prefix}billing")
+    ledger = group_members(system, f"{prefix}ledger-readings")
+    appends = group_members(system, f"{prefix}ledger")
+    assert len(billing) == 3 and all(billing)
+    assert len(ledger) == 2 and all(ledger) and set().union(*ledger) == set(range(12))
+    assert len(appends) == 2 and all(appends)

@@ -58,7 +58,7 @@ def migration_files(package: str) -> list[tuple[str, str]]:
 
 
 async def migrate(connection: asyncpg.Connection, *, schema: str, package: str) -> list[str]:
-    """Apply ``package``'s migrations not yet applied to ``schema`` (plus the outbox), in one transaction."""
+    """Apply ``package``'s migrations not yet applied to ``schema``, then make sure the outbox exists; one transaction."""
     import re
 
     if not re.fullmatch(_SCHEMA_NAME, schema):
@@ -72,7 +72,6 @@ async def migrate(connection: asyncpg.Connection, *, schema: str, package: str) 
             "CREATE TABLE IF NOT EXISTS schema_migrations "
             "(version text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
         )
-        await connection.execute(OUTBOX_DDL)
         done = {r["version"] for r in await connection.fetch("SELECT version FROM schema_migrations")}
         for version, sql in migration_files(package):
             if version in done:
@@ -80,6 +79,7 @@ async def migrate(connection: asyncpg.Connection, *, schema: str, package: str) 
             await connection.execute(sql)
             await connection.execute("INSERT INTO schema_migrations (version) VALUES ($1)", version)
             applied_now.append(version)
+        await connection.execute(OUTBOX_DDL)
     return applied_now
 
 

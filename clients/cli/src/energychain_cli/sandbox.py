@@ -52,6 +52,7 @@ class Sandbox:
             "EC_RUN_DIR": str(run_dir), "EC_KEYS_DIR": str(run_dir / "keys"), "EC_TOPIC_PREFIX": f"sandbox-{tag}.",
             "EC_PG_DATABASE": database, "EC_LOG_LEVEL": "WARNING", "EC_METER_INGEST_MANIFEST": str(manifest),
             "EC_METER_INGEST_REPLAY_ID": f"sandbox-{tag}", "EC_REGISTRY_PATH": str(registry),
+            "EC_WEB_PORT": str(base_port),
             **{f"EC_{name.upper()}_PORT": str(port) for name, port in ports.items()},
             **{f"EC_{name.upper()}_URL": f"http://127.0.0.1:{port}" for name, port in ports.items()},
             **(extra_env or {}),

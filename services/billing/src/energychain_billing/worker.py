@@ -11,6 +11,7 @@ from aiokafka import AIOKafkaProducer
 from energychain_shared import events, topics
 from energychain_shared.kafka import make_consumer
 from energychain_shared.pg import relay
+from energychain_shared.service_cli import consume_and_relay
 
 from energychain_billing import metrics, service
 
@@ -51,45 +52,13 @@ async def handle(ctx: service.BillingContext, batches: dict) -> int:
 async def run_worker(ctx: service.BillingContext, producer: AIOKafkaProducer, stop: asyncio.Event) -> None:
     """Consume until ``stop`` is set; offsets are committed only after PostgreSQL committed the batch."""
     settings = ctx.settings
-    schema = settings.billing_db_schema
     consumer = make_consumer(
         settings, settings.topic(topics.METER_READINGS), settings.topic(topics.SETTLEMENTS),
         group_id=f"{settings.topic_prefix}{settings.billing_group}", client_id="billing-worker",
         max_poll_records=settings.billing_readings_batch,
     )
-    lock = asyncio.Lock()
 
     async def publish() -> None:
-        async with lock:
-            await relay(ctx.pool, producer, schema=schema)
+        await relay(ctx.pool, producer, schema=settings.billing_db_schema)
 
-    async def relay_periodically() -> None:
-        while not stop.is_set():
-            try:
-                await publish()
-            except Exception:  # the outbox keeps every unpublished event; try again
-                log.exception("outbox relay failed; retrying")
-            try:
-                await asyncio.wait_for(stop.wait(), timeout=1)
-            except asyncio.TimeoutError:
-                pass
-
-    async def consume() -> None:
-        await consumer.start()
-        try:
-            while not stop.is_set():
-                batches = await consumer.getmany(timeout_ms=500)
-                if not batches:
-                    continue
-                await handle(ctx, batches)
-                await consumer.commit()
-                await publish()
-        finally:
-            await consumer.stop()
-
-    relayer = asyncio.create_task(relay_periodically())
-    try:
-        await consume()
-    finally:
-        stop.set()
-        await relayer
+    await consume_and_relay(consumer, stop=stop, handle=lambda batches: handle(ctx, batches), after=publish, log=log)

@@ -17,10 +17,11 @@ from energychain_escrow import service
 from energychain_escrow.settings import EscrowSettings
 
 UTC = timezone.utc
+MONTH = r"^\d{4}-(0[1-9]|1[0-2])$"
 MunicipalityPrincipal = Annotated[Principal, Depends(require_role(Role.MUNICIPALITY))]
 GsaPrincipal = Annotated[Principal, Depends(require_role(Role.GSA))]
-MonthFrom = Annotated[str | None, Query(alias="from", pattern=r"^\d{4}-\d{2}$", description="first month, YYYY-MM")]
-MonthTo = Annotated[str | None, Query(alias="to", pattern=r"^\d{4}-\d{2}$", description="last month, YYYY-MM")]
+MonthFrom = Annotated[str | None, Query(alias="from", pattern=MONTH, description="first month, YYYY-MM")]
+MonthTo = Annotated[str | None, Query(alias="to", pattern=MONTH, description="last month, YYYY-MM")]
 TimeFrom = Annotated[datetime | None, Query(alias="from", description="event time from (ISO-8601)")]
 TimeTo = Annotated[datetime | None, Query(alias="to", description="event time to, exclusive (ISO-8601)")]
 
@@ -82,6 +83,8 @@ def create_app(settings: EscrowSettings, *, context: service.EscrowContext | Non
         return await service.summary(ctx(request), m)
 
     async def view_monthly(request: Request, m: Municipality, first: str | None, last: str | None) -> list[dict]:
+        if first and last and last < first:
+            raise HTTPException(422, detail={"field": "to", "message": "must not be before from"})
         return await service.monthly(ctx(request), m, first=first, last=last)
 
     async def view_movements(request: Request, m: Municipality, start, end) -> list[dict]:

@@ -11,28 +11,32 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import datetime, time, timezone
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timezone
 
 import asyncpg
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from energychain_shared import events, topics
-from energychain_shared.channels import Accounts, municipality_channel, resident_channel
-from energychain_shared.events import Transfer, deterministic_id
-from energychain_shared.ledger_client import signed_append
+from energychain_shared.events import deterministic_id
 from energychain_shared.pg import OutboxRow, enqueue, outbox_row
 from energychain_shared.registry import Municipality, Registry
 
 from energychain_escrow import SERVICE_NAME
 from energychain_escrow.domain.book import EscrowBook, Terms, month_label
 from energychain_escrow.domain.timeline import Fact, apply, next_month
+from energychain_escrow.ledger_entries import ledger_entry
 from energychain_escrow.settings import EscrowSettings
 
 log = logging.getLogger(__name__)
 UTC = timezone.utc
 INPUT_TOPICS = (topics.INVOICES, topics.PAYMENTS, topics.PAST_DUE)
-LOCK_BASE = 0x65730000
+
+
+def terms_of(municipality: Municipality) -> Terms:
+    """A registered municipality's escrow terms as the domain's value object."""
+    escrow = municipality.escrow
+    return Terms(escrow.endowment_cents, escrow.share_percent, escrow.cap_cents)
 
 
 @dataclass
@@ -43,6 +47,7 @@ class EscrowContext:
     registry: Registry
     pool: asyncpg.Pool
     signing_key: Ed25519PrivateKey
+    _starts: dict[str, date] | None = field(default=None, init=False, repr=False)
 
     def municipality(self, municipality_id: str) -> Municipality | None:
         """The registered municipality, if any."""
@@ -50,15 +55,20 @@ class EscrowContext:
 
     def terms(self, municipality: Municipality) -> Terms:
         """The municipality's escrow terms."""
-        escrow = municipality.escrow
-        return Terms(escrow.endowment_cents, escrow.share_percent, escrow.cap_cents)
+        return terms_of(municipality)
 
     def program_start(self, municipality: Municipality) -> datetime | None:
-        """Local midnight of the earliest contract start among the municipality's residents."""
-        starts = [r.contract.start_date for r in self.registry.residents if r.municipality_id == municipality.municipality_id]
-        if not starts:
+        """Local midnight of the earliest contract start among the municipality's residents (the endowment)."""
+        if self._starts is None:
+            earliest: dict[str, date] = {}
+            for resident in self.registry.residents:
+                day = resident.contract.start_date
+                earliest[resident.municipality_id] = min(day, earliest.get(resident.municipality_id, day))
+            self._starts = earliest
+        first = self._starts.get(municipality.municipality_id)
+        if first is None:
             return None
-        return datetime.combine(min(starts), time(0), tzinfo=municipality.zone).astimezone(UTC)
+        return datetime.combine(first, time(0), tzinfo=municipality.zone).astimezone(UTC)
 
     def input_topics(self) -> list[str]:
         """Billing's topics under this installation's prefix."""
@@ -67,16 +77,18 @@ class EscrowContext:
 
 # ------------------------------------------------------------------ ingest
 def _inbox_row(event: events.Event) -> tuple | None:
+    # (event id, municipality, kind, event time, house, invoice, amount, the event as received)
     if isinstance(event, events.PaymentReceived):
-        return (event.event_id, event.municipality_id, "payment", event.occurred_at, event.house_id,
-                event.invoice_id, event.amount_cents)
-    if isinstance(event, events.InvoicePastDue):
-        return (event.event_id, event.municipality_id, "past_due", event.due_at, event.house_id,
-                event.invoice_id, event.unpaid_cents)
-    if isinstance(event, events.InvoiceIssued):
-        return (event.event_id, event.municipality_id, "invoice", event.occurred_at, event.house_id,
-                event.invoice_id, event.total_cents)
-    return None
+        fact = ("payment", event.occurred_at, event.amount_cents)
+    elif isinstance(event, events.InvoicePastDue):
+        fact = ("past_due", event.due_at, event.unpaid_cents)
+    elif isinstance(event, events.InvoiceIssued):
+        fact = ("invoice", event.occurred_at, event.total_cents)
+    else:
+        return None
+    kind, at, amount = fact
+    return (event.event_id, event.municipality_id, kind, at, event.house_id, event.invoice_id, amount,
+            event.model_dump_json())
 
 
 async def ingest(ctx: EscrowContext, topic: str, partition: int, batch: Sequence[events.Event]) -> int:
@@ -86,8 +98,8 @@ async def ingest(ctx: EscrowContext, topic: str, partition: int, batch: Sequence
     async with ctx.pool.acquire() as connection, connection.transaction():
         if rows:
             await connection.executemany(
-                "INSERT INTO inbox (event_id, municipality_id, kind, occurred_at, house_id, invoice_id, amount_cents) "
-                "VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (event_id) DO NOTHING",
+                "INSERT INTO inbox (event_id, municipality_id, kind, occurred_at, house_id, invoice_id, amount_cents, "
+                "payload) VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb) ON CONFLICT (event_id) DO NOTHING",
                 rows,
             )
         if marks:
@@ -131,7 +143,7 @@ async def _process_municipality(
     if start is None:
         return 0
     # One instance at a time per municipality, whichever process runs it.
-    await connection.execute("SELECT pg_advisory_xact_lock($1)", LOCK_BASE + sum(m.encode()) % 65536)
+    await connection.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", f"escrow-book:{m}")
     await connection.execute(
         "INSERT INTO books (municipality_id, state) VALUES ($1, '{}'::jsonb) ON CONFLICT DO NOTHING", m
     )
@@ -149,14 +161,11 @@ async def _process_municipality(
     ]
     movements = apply(book, facts, zone=municipality.zone, program_start=start, upto=upto)
     outbox: list[OutboxRow] = []
+    rows_out: list[tuple] = []
     for movement in movements:
         movement_id = deterministic_id("escrow-movement", m, movement.kind, movement.key)
-        await connection.execute(
-            "INSERT INTO movements (movement_id, municipality_id, kind, amount_cents, balance_after_cents, occurred_at, "
-            "month, house_id, invoice_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-            movement_id, m, movement.kind, movement.amount_cents, movement.balance_after_cents, movement.occurred_at,
-            movement.month, movement.house_id, movement.invoice_id,
-        )
+        rows_out.append((movement_id, m, movement.kind, movement.amount_cents, movement.balance_after_cents,
+                         movement.occurred_at, movement.month, movement.house_id, movement.invoice_id))
         moved = events.EscrowMoved(
             event_id=movement_id, occurred_at=movement.occurred_at, producer=SERVICE_NAME, movement_id=movement_id,
             municipality_id=m, kind=movement.kind, amount_cents=movement.amount_cents,
@@ -165,6 +174,12 @@ async def _process_municipality(
         )
         outbox.append(outbox_row(ctx.settings.topic(topics.ESCROW_MOVEMENTS), moved))
         outbox.append(outbox_row(ctx.settings.topic(topics.LEDGER_APPENDS), ledger_entry(ctx.signing_key, moved)))
+    # Inserted in the book's order: seq keeps the history's order for the views.
+    await connection.executemany(
+        "INSERT INTO movements (movement_id, municipality_id, kind, amount_cents, balance_after_cents, occurred_at, "
+        "month, house_id, invoice_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        rows_out,
+    )
     await enqueue(connection, outbox)
     if rows:
         await connection.execute("UPDATE inbox SET applied = true WHERE event_id = ANY($1::text[])", [r["event_id"] for r in rows])
@@ -173,47 +188,6 @@ async def _process_municipality(
         m, json.dumps(book.to_json()), upto,
     )
     return len(movements)
-
-
-def transfers_of(moved: events.EscrowMoved) -> list[Transfer]:
-    """The balanced transfers of one movement (docs/CONVENTIONS.md, "Money on the ledger")."""
-    m, house, amount = moved.municipality_id, moved.house_id, abs(moved.amount_cents)
-    escrow = Accounts.escrow(m)
-    if moved.kind == "endowment":
-        return [Transfer(debit_account=escrow, credit_account=Accounts.escrow_endowment(m), amount_cents=amount,
-                         memo="initial endowment")]
-    if moved.kind == "payment_share":
-        return [Transfer(debit_account=escrow, credit_account=Accounts.GSA_CASH, amount_cents=amount,
-                         memo="municipal share of a payment")]
-    if moved.kind == "repayment":
-        return [
-            Transfer(debit_account=escrow, credit_account=Accounts.GSA_CASH, amount_cents=amount, memo="repayment of escrow"),
-            Transfer(debit_account=Accounts.resident_receivable(house), credit_account=Accounts.resident_escrow_debt(house),
-                     amount_cents=amount, memo="repayment of escrow"),
-        ]
-    if moved.kind == "past_due_cover":
-        return [
-            Transfer(debit_account=Accounts.GSA_CASH, credit_account=escrow, amount_cents=amount, memo="past-due cover"),
-            Transfer(debit_account=Accounts.resident_escrow_debt(house), credit_account=Accounts.resident_receivable(house),
-                     amount_cents=amount, memo="past-due cover"),
-        ]
-    if moved.kind == "treasury_rollover":
-        return [Transfer(debit_account=Accounts.treasury(m), credit_account=escrow, amount_cents=amount,
-                         memo="month-end rollover above the cap")]
-    raise ValueError(f"unknown movement kind {moved.kind!r}")
-
-
-def ledger_entry(key: Ed25519PrivateKey, moved: events.EscrowMoved) -> events.LedgerAppendRequested:
-    """The movement on the municipality's channel, and on the resident's where it concerns the resident's debt."""
-    channels = [municipality_channel(moved.municipality_id)]
-    if moved.kind in ("repayment", "past_due_cover") and moved.house_id:
-        channels.append(resident_channel(moved.house_id))
-    return signed_append(
-        key=key, producer=SERVICE_NAME, entry_id=deterministic_id("escrow-ledger", moved.movement_id),
-        channels=channels, kind=f"escrow_{moved.kind}", occurred_at=moved.occurred_at,
-        body=moved.model_dump(mode="json", exclude={"event_type", "schema_version", "producer"}),
-        transfers=transfers_of(moved),
-    )
 
 
 # ------------------------------------------------------------------ reads

@@ -10,6 +10,7 @@ from aiokafka import AIOKafkaProducer
 from energychain_shared import events
 from energychain_shared.kafka import make_consumer
 from energychain_shared.pg import relay
+from energychain_shared.service_cli import consume_and_relay
 
 from energychain_escrow import metrics, service
 
@@ -39,39 +40,9 @@ async def run_worker(ctx: service.EscrowContext, producer: AIOKafkaProducer, sto
         settings, *ctx.input_topics(), group_id=f"{settings.topic_prefix}{settings.escrow_group}",
         client_id="escrow-worker", max_poll_records=settings.escrow_batch,
     )
-    lock = asyncio.Lock()
 
     async def advance() -> None:
-        async with lock:
-            metrics.MOVEMENTS.inc(await service.process(ctx))
-            await relay(ctx.pool, producer, schema=settings.escrow_db_schema)
+        metrics.MOVEMENTS.inc(await service.process(ctx))
+        await relay(ctx.pool, producer, schema=settings.escrow_db_schema)
 
-    async def periodically() -> None:
-        while not stop.is_set():
-            try:
-                await advance()
-            except Exception:  # the inbox and the outbox keep everything; try again
-                log.exception("escrow step failed; retrying")
-            try:
-                await asyncio.wait_for(stop.wait(), timeout=1)
-            except asyncio.TimeoutError:
-                pass
-
-    async def consume() -> None:
-        await consumer.start()
-        try:
-            while not stop.is_set():
-                batches = await consumer.getmany(timeout_ms=500)
-                if batches:
-                    await handle(ctx, batches)
-                    await consumer.commit()
-                    await advance()
-        finally:
-            await consumer.stop()
-
-    ticker = asyncio.create_task(periodically())
-    try:
-        await consume()
-    finally:
-        stop.set()
-        await ticker
+    await consume_and_relay(consumer, stop=stop, handle=lambda batches: handle(ctx, batches), after=advance, log=log)

@@ -130,3 +130,69 @@ def test_the_book_survives_a_round_trip_through_its_saved_state():
     escrow = book(1_500, h1=700)
     escrow.cover(house_id="h1", invoice_id="i1", unpaid_cents=4_000, due_at=AT, month="2021-09")
     assert EscrowBook.from_json(TERMS, escrow.to_json()) == escrow
+
+
+def test_municipalities_keep_their_own_books_and_terms():
+    start = datetime(2021, 7, 1, 7, tzinfo=UTC)
+    upto = datetime(2021, 7, 31, tzinfo=UTC)
+    alpha, beta = EscrowBook(TERMS), EscrowBook(Terms(endowment_cents=50_000, share_percent=Decimal("10"), cap_cents=60_000))
+    alpha_moves = apply(alpha, [Fact(datetime(2021, 7, 10, tzinfo=UTC), "payment", "p1", "a1", 10_000)],
+                        zone=LA, program_start=start, upto=upto)
+    beta_moves = apply(beta, [Fact(datetime(2021, 7, 10, tzinfo=UTC), "past_due", "d1", "b1", 8_000, "ib")],
+                       zone=LA, program_start=start, upto=upto)
+    assert [(m.kind, m.amount_cents) for m in alpha_moves] == [("endowment", 100_000), ("payment_share", 500)]
+    assert [(m.kind, m.amount_cents) for m in beta_moves] == [("endowment", 50_000), ("past_due_cover", -8_000)]
+    assert (alpha.balance_cents, alpha.debts, alpha.past_due) == (100_500, {}, [])
+    assert (beta.balance_cents, beta.debts) == (42_000, {"b1": 8_000})
+
+
+def test_month_ends_are_closed_up_to_the_watermark_even_without_facts():
+    terms = Terms(endowment_cents=300_000, share_percent=Decimal("5"), cap_cents=250_000)
+    escrow = EscrowBook(terms)
+    moves = apply(escrow, [], zone=LA, program_start=datetime(2021, 7, 1, 7, tzinfo=UTC),
+                  upto=datetime(2021, 9, 1, 7, tzinfo=UTC))  # exactly the local midnight ending August
+    assert [(m.kind, m.month, m.amount_cents) for m in moves] == [
+        ("endowment", "2021-07", 300_000), ("treasury_rollover", "2021-07", -50_000)
+    ]
+    assert escrow.rolled_over_until == "2021-08"  # August closed too (nothing above the cap)
+
+
+def test_month_ends_are_local_midnight_in_the_municipalitys_time_zone():
+    terms = Terms(endowment_cents=100_000, share_percent=Decimal("5"), cap_cents=100_000)
+    start = datetime(2021, 7, 1, 7, tzinfo=UTC)
+    # 06:59 UTC on 1 August is still 31 July in Los Angeles: the share belongs to July and rolls over.
+    fact = Fact(datetime(2021, 8, 1, 6, 59, tzinfo=UTC), "payment", "p1", "h1", 10_000)
+    moves = apply(EscrowBook(terms), [fact], zone=LA, program_start=start, upto=datetime(2021, 8, 1, 7, tzinfo=UTC))
+    assert [(m.kind, m.month, m.occurred_at) for m in moves][1:] == [
+        ("payment_share", "2021-07", fact.at), ("treasury_rollover", "2021-07", datetime(2021, 8, 1, 7, tzinfo=UTC))
+    ]
+
+
+def test_a_fact_arriving_after_its_month_was_closed_is_applied_next_in_the_open_month():
+    terms = Terms(endowment_cents=100_000, share_percent=Decimal("5"), cap_cents=100_000)
+    escrow = EscrowBook(terms)
+    start = datetime(2021, 7, 1, 7, tzinfo=UTC)
+    apply(escrow, [], zone=LA, program_start=start, upto=datetime(2021, 8, 5, tzinfo=UTC))
+    late = Fact(datetime(2021, 7, 30, tzinfo=UTC), "payment", "p-late", "h1", 10_000)
+    moves = apply(escrow, [late], zone=LA, program_start=start, upto=datetime(2021, 8, 6, tzinfo=UTC))
+    # July's rollover stands; the share is August's, on top of the balance already reached.
+    assert [(m.kind, m.month, m.amount_cents, m.balance_after_cents) for m in moves] == [
+        ("payment_share", "2021-08", 500, 100_500)
+    ]
+    assert escrow.rolled_over_until == "2021-07"
+
+
+def test_a_past_due_invoice_is_covered_once_even_if_its_notice_comes_twice():
+    escrow = book(10_000)
+    escrow.cover(house_id="h1", invoice_id="i1", unpaid_cents=4_000, due_at=AT, month="2021-09")
+    assert escrow.cover(house_id="h1", invoice_id="i1", unpaid_cents=4_000, due_at=AT, month="2021-09") == []
+    assert (escrow.balance_cents, escrow.debts) == (6_000, {"h1": 4_000})
+
+
+def test_a_payment_of_another_resident_neither_repays_nor_clears_someone_elses_past_due():
+    escrow = book(0)
+    escrow.cover(house_id="h1", invoice_id="i1", unpaid_cents=1_000, due_at=AT, month="2021-09")
+    escrow.balance_cents, escrow.debts = 5_000, {"h1": 1_000}
+    moves = escrow.pay(house_id="h2", amount_cents=2_000, payment_id="p2", at=AT, month="2021-09")
+    assert [(m.kind, m.amount_cents) for m in moves] == [("payment_share", 100)]
+    assert escrow.debts == {"h1": 1_000} and [i.invoice_id for i in escrow.past_due] == ["i1"]

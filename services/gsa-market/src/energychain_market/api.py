@@ -16,9 +16,9 @@ from energychain_shared import keys
 from energychain_shared.auth import Principal, Role, require_role
 from energychain_shared.kafka import make_producer
 from energychain_shared.observability import install_health
+from energychain_shared.pg import relay
 
 from energychain_market import service
-from energychain_market.adapters.outbox import relay
 from energychain_market.domain.offers import ALLOWED_RESERVE_PERCENTS, OfferRefused, OfferRequest
 from energychain_market.settings import MarketSettings
 
@@ -97,7 +97,7 @@ def create_app(settings: MarketSettings, *, context: service.MarketContext | Non
 
     async def _publish(request: Request) -> None:
         try:
-            await relay(request.app.state.ctx.pool, request.app.state.producer)
+            await relay(request.app.state.ctx.pool, request.app.state.producer, schema=settings.market_db_schema)
         except Exception:  # the worker's relay publishes it later: the outbox row is committed
             log.exception("publishing after commit failed; left in the outbox")
 

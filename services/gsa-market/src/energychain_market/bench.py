@@ -18,10 +18,10 @@ from pathlib import Path
 import asyncpg
 
 from energychain_shared import keys, topics
+from energychain_shared.pg import make_pool, migrate
 from energychain_shared.registry import Contract, Municipality, Registry, Resident
 
 from energychain_market import SERVICE_NAME, service
-from energychain_market.adapters.database import make_pool, migrate
 from energychain_market.bootstrap import price_source
 from energychain_market.domain.calendar import day_ahead_publication, gate_closure, hours_of_local_day
 from energychain_market.domain.offers import OfferRequest
@@ -63,7 +63,7 @@ async def _bench_schema(settings: MarketSettings) -> MarketSettings:
     bench_settings = settings.model_copy(update={"market_db_schema": BENCH_SCHEMA})
     connection = await asyncpg.connect(bench_settings.asyncpg_dsn)
     try:
-        await migrate(connection, schema=BENCH_SCHEMA)
+        await migrate(connection, schema=BENCH_SCHEMA, package="energychain_market.adapters")
         await connection.execute("TRUNCATE " + ", ".join(f"{BENCH_SCHEMA}.{t}" for t in TABLES))
     finally:
         await connection.close()

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from energychain_shared import keys
+from energychain_shared.pg import make_pool
 from energychain_shared.registry import load_registry
 
 from energychain_market import SERVICE_NAME
-from energychain_market.adapters.database import make_pool
 from energychain_market.domain.prices import DuckCurvePriceModel, TablePriceSeries, parse_price_csv
 from energychain_market.service import MarketContext
 from energychain_market.settings import MarketSettings

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import signal
-import sys
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Annotated
 
 import typer
+
+from energychain_shared import service_cli
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 
@@ -23,34 +23,19 @@ def _settings():
 
 
 def _fail(message: str, code: int = 2) -> None:
-    print(f"energychain-gsa-market: {message}", file=sys.stderr)
-    raise typer.Exit(code)
+    service_cli.fail("gsa-market", message, code)
 
 
 def _preflight(settings, *, kafka: bool = True) -> None:
-    from energychain_shared import keys
-    from energychain_shared.registry import load_registry
-    from energychain_shared.runtime import preflight
-
     from energychain_market import SERVICE_NAME
-
-    preflight(settings, kafka=kafka, database=True)
-    try:
-        load_registry(settings.registry_path)
-    except (OSError, ValueError) as error:
-        _fail(f"EC_REGISTRY_PATH={settings.registry_path}: {str(error).splitlines()[0]}", 3)
     from energychain_market.bootstrap import price_source
     from energychain_market.domain.prices import PriceFileError
 
+    service_cli.preflight(settings, service=SERVICE_NAME, kafka=kafka)
     try:
         price_source(settings)
     except (OSError, PriceFileError) as error:
         _fail(f"EC_MARKET_PRICE_CSV: {error}", 3)
-    for name in (SERVICE_NAME, keys.TOKEN_KEY):
-        if not keys.private_key_path(settings.resolved_keys_dir, name).exists() and name == SERVICE_NAME:
-            _fail(f"EC_KEYS_DIR={settings.resolved_keys_dir}: missing key {name}: run `energychain-keys init`", 3)
-        if name == keys.TOKEN_KEY and not keys.public_key_path(settings.resolved_keys_dir, name).exists():
-            _fail(f"EC_KEYS_DIR={settings.resolved_keys_dir}: missing key {name}.pub: run `energychain-keys init`", 3)
 
 
 @app.command()
@@ -64,72 +49,35 @@ def preflight() -> None:
 @app.command()
 def migrate() -> None:
     """Create or upgrade the market's PostgreSQL schema (EC_MARKET_DB_SCHEMA, default `market`)."""
-    import asyncpg
-
-    from energychain_market.adapters.database import migrate as run_migrations
+    from energychain_market import SERVICE_NAME
 
     settings = _settings()
-    from energychain_shared.runtime import preflight as check
-
-    check(settings, kafka=False, database=True)
-
-    async def go() -> list[str]:
-        connection = await asyncpg.connect(settings.asyncpg_dsn)
-        try:
-            return await run_migrations(connection, schema=settings.market_db_schema)
-        finally:
-            await connection.close()
-
-    applied = asyncio.run(go())
-    print(f"energychain-gsa-market: migrations applied: {', '.join(applied) or 'none (up to date)'}")
+    service_cli.migrate(settings, service=SERVICE_NAME, schema=settings.market_db_schema,
+                        package="energychain_market.adapters")
 
 
 @app.command()
 def serve() -> None:
     """Serve the resident and GSA API (EC_MARKET_HOST:EC_MARKET_PORT)."""
-    import uvicorn
-
-    from energychain_shared.observability import configure_logging
-
     from energychain_market import SERVICE_NAME
     from energychain_market.api import create_app
 
     settings = _settings()
     _preflight(settings)
-    configure_logging(SERVICE_NAME, settings.log_level)
-    uvicorn.run(create_app(settings), host=settings.market_host, port=settings.market_port, log_config=None)
+    service_cli.serve(settings, service=SERVICE_NAME, app=create_app(settings), host=settings.market_host,
+                      port=settings.market_port)
 
 
 @app.command()
 def worker() -> None:
     """Run the stream worker: clock (prices, clearing) and meter readings (read model, settlement)."""
-    from energychain_shared.kafka import ensure_topics, make_producer
-    from energychain_shared.observability import configure_logging
-
     from energychain_market import SERVICE_NAME
     from energychain_market.bootstrap import build_context
     from energychain_market.worker import run_worker
 
     settings = _settings()
     _preflight(settings)
-    configure_logging(SERVICE_NAME, settings.log_level)
-
-    async def go() -> None:
-        await ensure_topics(settings)
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        ctx = await build_context(settings)
-        producer = make_producer(settings, client_id="gsa-market-worker")
-        await producer.start()
-        try:
-            await run_worker(ctx, producer, stop)
-        finally:
-            await producer.stop()
-            await ctx.pool.close()
-
-    asyncio.run(go())
+    service_cli.run_worker(settings, service=SERVICE_NAME, build_context=build_context, worker=run_worker)
 
 
 @app.command()

@@ -15,11 +15,11 @@ import asyncpg
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from energychain_shared import events, topics
+from energychain_shared.pg import enqueue, outbox_row
 from energychain_shared.registry import Registry
 
 from energychain_market import SERVICE_NAME, ledger_entries, metrics
 from energychain_market.adapters.database import LOCK_CLOCK_JOBS
-from energychain_market.adapters.outbox import enqueue, outbox_row
 from energychain_market.domain.calendar import (
     HOUR,
     day_ahead_publication,
@@ -67,7 +67,7 @@ class MarketContext:
 
     def row(self, topic: topics.Topic, event: events.Event):
         """An outbox row for ``event`` on ``topic``."""
-        return outbox_row(self.settings, topic, event)
+        return outbox_row(self.settings.topic(topic), event)
 
 
 def _money(value: Decimal | None) -> str | None:

@@ -10,9 +10,9 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from energychain_shared import events, topics
 from energychain_shared.kafka import make_consumer
+from energychain_shared.pg import relay
 
 from energychain_market import metrics, service
-from energychain_market.adapters.outbox import relay
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +95,7 @@ async def run_worker(ctx: service.MarketContext, producer: AIOKafkaProducer, sto
     async def after() -> None:
         async with lock:  # settle and relay one at a time within this process
             await service.settle_due(ctx)
-            await relay(ctx.pool, producer)
+            await relay(ctx.pool, producer, schema=ctx.settings.market_db_schema)
 
     async def on_clock(_partition, records) -> None:
         await handle_clock_batch(ctx, [r.value for r in records], topic=clock_topic)

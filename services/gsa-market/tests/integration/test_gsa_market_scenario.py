@@ -22,8 +22,8 @@ from energychain_shared import events, keys, topics
 from energychain_shared.auth import Principal, Role, issue_token
 from energychain_shared.channels import Accounts, resident_channel
 from energychain_shared.kafka import make_consumer, make_producer, publish
+from energychain_shared.pg import migrate
 
-from energychain_market.adapters.database import migrate
 from energychain_market.api import create_app
 from energychain_market.bootstrap import build_context
 from energychain_market.settings import MarketSettings
@@ -115,7 +115,7 @@ async def market(infrastructure, tmp_path):
     for name in ("gsa-market", keys.TOKEN_KEY):
         keys.ensure_key_pair(tmp_path, name)
     connection = await asyncpg.connect(settings.asyncpg_dsn)
-    await migrate(connection, schema=schema)
+    await migrate(connection, schema=schema, package="energychain_market.adapters")
     ctx = await build_context(settings, pool_size=4)
     producer = make_producer(settings, client_id="gsa-market-test")
     await producer.start()

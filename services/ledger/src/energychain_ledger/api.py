@@ -235,7 +235,17 @@ def build_app(
             kafka_consumer, loop = ledger.make_consumer(producer=producer)
             await kafka_consumer.start()
             clients = [kafka_consumer, producer]
-            task = asyncio.create_task(loop.run(stop), name="ledger-consumer")
+            loops = [loop.run(stop)]
+            if settings.ledger_record_readings:
+                readings_consumer, readings_loop = ledger.make_readings_consumer(producer=producer)
+                await readings_consumer.start()
+                clients.insert(0, readings_consumer)
+                loops.append(readings_loop.run(stop))
+
+            async def run_loops() -> None:
+                await asyncio.gather(*loops)
+
+            task = asyncio.create_task(run_loops(), name="ledger-consumer")
         try:
             yield
         finally:

@@ -1,5 +1,7 @@
 """`energychain-ledger bench`: appends/s persisted with chaining and signature checks, and latency.
 
+`energychain-ledger bench-readings`: meter readings/s recorded by the readings consumer.
+
 Phase 1 (throughput): N signed reading entries over C channels are published to the
 real append topic first, then the real consumer drains them into PostgreSQL; the rate
 is entries committed / time from the first poll to the last commit.
@@ -22,10 +24,10 @@ from datetime import datetime, timedelta, timezone
 from energychain_ledger.bootstrap import open_ledger
 from energychain_ledger.settings import LedgerSettings
 from energychain_shared import keys as key_files
-from energychain_shared.events import encode
+from energychain_shared.events import MeterReadingRecorded, encode
 from energychain_shared.kafka import ensure_topics, make_producer
 from energychain_shared.ledger_client import signed_append
-from energychain_shared.topics import LEDGER_APPENDS, LEDGER_DEAD_LETTERS
+from energychain_shared.topics import LEDGER_APPENDS, LEDGER_DEAD_LETTERS, METER_READINGS
 
 T0 = datetime(2024, 1, 1, 8, tzinfo=timezone.utc)
 
@@ -48,10 +50,12 @@ def reading_appends(*, run: str, start: int, count: int, channels: int, keys_dir
     return records
 
 
-async def _produce(settings: LedgerSettings, records: list[tuple[bytes, bytes]], *, rate: float | None) -> float:
+async def _produce(
+    settings: LedgerSettings, records: list[tuple[bytes, bytes]], *, rate: float | None, topic: str | None = None
+) -> float:
     producer = make_producer(settings, client_id="ledger-bench", linger_ms=2)
     await producer.start()
-    topic = settings.topic(LEDGER_APPENDS)
+    topic = topic or settings.topic(LEDGER_APPENDS)
     started = time.perf_counter()
     try:
         futures = []
@@ -179,4 +183,68 @@ async def run_bench(settings: LedgerSettings, *, entries: int, channels: int, ra
         },
         "verify_sample_channel": {"ok": sample.ok, "entries": sample.entries_checked,
                                   "seconds": round(verify_seconds, 3)},
+    }
+
+
+def bench_readings(*, run: str, count: int, houses: int) -> list[tuple[bytes, bytes]]:
+    """(key, value) records of ``count`` MeterReadingRecorded over ``houses`` bench houses, as meter-ingest sends."""
+    records = []
+    for i in range(count):
+        house, start = f"bench-{run}-{i % houses:05d}", T0 + timedelta(hours=i // houses)
+        reading = MeterReadingRecorded(
+            event_id=MeterReadingRecorded.id_for(house, start), occurred_at=start + timedelta(hours=1),
+            producer="meter-ingest", house_id=house, interval_start=start, solar_wh=1800 + i % 500,
+            home_wh=900 + i % 300, battery_charged_wh=250, battery_discharged_wh=0, grid_import_wh=0,
+            grid_export_wh=650 + i % 500 - i % 300, battery_level_pct=50,
+            imbalance_wh=0, source_file="bench.csv", source_line=i + 2,
+        )
+        records.append((house.encode(), encode(reading)))
+    return records
+
+
+async def run_readings_bench(settings: LedgerSettings, *, readings: int, houses: int) -> dict[str, object]:
+    """Readings/s through the ledger's readings consumer: a pre-published backlog drained into PostgreSQL."""
+    run = uuid.uuid4().hex[:8]
+    settings = settings.model_copy(update={"topic_prefix": f"{settings.topic_prefix}bench-{run}."})
+    await ensure_topics(settings, [METER_READINGS, LEDGER_DEAD_LETTERS])
+    backlog = bench_readings(run=run, count=readings, houses=houses)
+    produce_seconds = await _produce(settings, backlog, rate=None, topic=settings.topic(METER_READINGS))
+    ledger = await open_ledger(settings)
+    producer = ledger.make_producer()
+    await producer.start()
+    kafka_consumer, loop = ledger.make_readings_consumer(
+        producer=producer, group_id=f"ledger-readings-bench-{run}",
+        houses={f"bench-{run}-{h:05d}" for h in range(houses)},
+    )
+    await kafka_consumer.start()
+    stop = asyncio.Event()
+    task = asyncio.create_task(loop.run(stop))
+    try:
+        first, at_first = None, 0
+        while (done := await _committed(ledger, run)) < readings:
+            if first is None and done:
+                first, at_first = time.perf_counter(), done
+            await asyncio.sleep(0.05)
+            if task.done():
+                task.result()
+        seconds = time.perf_counter() - (first or time.perf_counter())
+    finally:
+        stop.set()
+        await task
+        await kafka_consumer.stop()
+        await producer.stop()
+    from energychain_ledger.verification import verify_channel
+
+    sample = await verify_channel(ledger.store, ledger.keys, f"resident:bench-{run}-00000")
+    await ledger.close()
+    return {
+        "readings": readings,
+        "houses": houses,
+        "publish_seconds": round(produce_seconds, 2),
+        "readings_per_second": round((readings - at_first) / seconds) if seconds else None,
+        "seconds": round(seconds, 2),
+        "batches": loop.batches,
+        "note": "decode + ledger-sign (signed_append) + chain + COPY + commit, offsets after commit; "
+                "clock from the first commit to the last",
+        "verify_sample_channel": {"ok": sample.ok, "entries": sample.entries_checked},
     }

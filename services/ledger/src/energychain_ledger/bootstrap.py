@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from concurrent.futures import ThreadPoolExecutor
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -14,13 +15,14 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 from energychain_ledger.adapters.signatures import SignatureVerifier
 from energychain_ledger.adapters.consumer import AppendConsumer, AppendProcessor
+from energychain_ledger.adapters.readings import ReadingProcessor
 from energychain_ledger.adapters.store import LedgerStore, make_pool
 from energychain_ledger.settings import LedgerSettings
 from energychain_shared import keys as key_files
 from energychain_shared.channels import GSA_CHANNEL, municipality_channel, resident_channel
 from energychain_shared.kafka import make_consumer, make_producer
 from energychain_shared.registry import Registry, load_registry
-from energychain_shared.topics import LEDGER_APPENDS, LEDGER_DEAD_LETTERS
+from energychain_shared.topics import LEDGER_APPENDS, LEDGER_DEAD_LETTERS, METER_READINGS
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +67,8 @@ class Ledger:
     store: LedgerStore
     keys: dict[str, list[SignatureVerifier]]
     _executor: ThreadPoolExecutor | None = field(default=None, repr=False)
+    # The append and reading loops both checkpoint: one at a time, so a head is pinned once.
+    _checkpoint_lock: asyncio.Lock = field(default_factory=asyncio.Lock, repr=False)
 
     async def close(self) -> None:
         """Close the database pool and the verification threads."""
@@ -79,7 +83,7 @@ class Ledger:
         return self._executor
 
     def ledger_signing_key(self) -> Ed25519PrivateKey:
-        """The ledger's own private key (signs checkpoints)."""
+        """The ledger's own private key (signs checkpoints and the meter-reading entries it records)."""
         return key_files.load_private_key(self.settings.resolved_keys_dir, "ledger")
 
     def token_private_key(self) -> Ed25519PrivateKey:
@@ -96,7 +100,8 @@ class Ledger:
         from energychain_shared.keys import sign
 
         key = self.ledger_signing_key()
-        pinned = await self.store.checkpoint(lambda material: sign(key, material))
+        async with self._checkpoint_lock:
+            pinned = await self.store.checkpoint(lambda material: sign(key, material))
         metrics.CHECKPOINTS.inc(pinned)
         return pinned
 
@@ -126,36 +131,41 @@ class Ledger:
         return kafka_consumer, loop
 
     def make_readings_consumer(
-        self, *, client_id: str = "ledger-readings", producer: AIOKafkaProducer
+        self, *, client_id: str = "ledger-readings", group_id: str | None = None, producer: AIOKafkaProducer,
+        houses: Collection[str] | None = None,
     ) -> tuple[AIOKafkaConsumer, AppendConsumer]:
-        """A consumer of meter.readings that appends each reading to its resident's channel."""
-        from energychain_ledger.adapters.readings import ReadingProcessor
-        from energychain_shared.topics import METER_READINGS
+        """A consumer of meter.readings recording each reading on its resident's channel (call inside a running loop).
 
+        Its group (default ``<prefix><EC_LEDGER_CONSUMER_GROUP>-readings``, i.e. ``ledger-readings``)
+        is separate from the append consumers', so several ``consume`` processes share the
+        12 reading partitions between them. ``houses`` (default: the registry's residents) are
+        the houses whose readings are recorded; the benchmark passes its own.
+        """
         settings = self.settings
         kafka_consumer = make_consumer(
             settings, settings.topic(METER_READINGS),
-            group_id=f"{settings.topic_prefix}{settings.ledger_consumer_group}-readings", client_id=client_id,
-            max_poll_records=settings.ledger_batch_max,
+            group_id=group_id or f"{settings.topic_prefix}{settings.ledger_consumer_group}-readings",
+            client_id=client_id, max_poll_records=settings.ledger_batch_max,
             fetch_max_bytes=64 * 1024 * 1024, max_partition_fetch_bytes=8 * 1024 * 1024,
         )
         appends = AppendProcessor(
             store=self.store, keys=self.keys, producer=producer, dead_letter_topic=settings.topic(LEDGER_DEAD_LETTERS),
         )
         processor = ReadingProcessor(
-            appends=appends, key=self.ledger_signing_key(), houses={r.house_id for r in self.registry.residents}
+            appends=appends, key=self.ledger_signing_key(),
+            houses={r.house_id for r in self.registry.residents} if houses is None else houses,
         )
         loop = AppendConsumer(
             consumer=kafka_consumer, processor=processor, batch_max=settings.ledger_batch_max,
-            poll_timeout_ms=settings.ledger_poll_timeout_ms,
+            poll_timeout_ms=settings.ledger_poll_timeout_ms, checkpoint=self.checkpoint,
+            checkpoint_interval_s=settings.ledger_checkpoint_interval_s,
+            checkpoint_every_entries=settings.ledger_checkpoint_every_entries,
         )
         return kafka_consumer, loop
 
     async def ensure_topics(self) -> None:
-        """Create the append and dead-letter topics if they are missing (idempotent)."""
+        """Create the append, dead-letter and meter-readings topics if they are missing (idempotent)."""
         from energychain_shared.kafka import ensure_topics
-
-        from energychain_shared.topics import METER_READINGS
 
         await ensure_topics(self.settings, [LEDGER_APPENDS, LEDGER_DEAD_LETTERS, METER_READINGS])
 

@@ -1,4 +1,4 @@
-"""`energychain-ledger`: migrate, seed-users, serve, consume, verify, checkpoint, check, bench."""
+"""`energychain-ledger`: migrate, seed-users, serve, consume, verify, checkpoint, check, bench, bench-readings."""
 
 from __future__ import annotations
 
@@ -113,14 +113,27 @@ def consume(client_id: Annotated[str, typer.Option(help="Kafka client id of this
         await producer.start()
         kafka_consumer, loop = ledger.make_consumer(client_id=client_id, producer=producer)
         await kafka_consumer.start()
-        readings_consumer = readings_loop = None
+        loops = [loop.run(stop)]
+        readings_consumer = None
         if settings.ledger_record_readings:
             readings_consumer, readings_loop = ledger.make_readings_consumer(
                 client_id=f"{client_id}-readings", producer=producer
             )
             await readings_consumer.start()
+            loops.append(readings_loop.run(stop))
+
+        async def until_stopped(run_loop) -> None:
+            # One loop failing stops the other too, so it commits its batch in flight before exit.
+            try:
+                await run_loop
+            finally:
+                stop.set()
+
         try:
-            await asyncio.gather(loop.run(stop), *([readings_loop.run(stop)] if readings_loop else []))
+            results = await asyncio.gather(*map(until_stopped, loops), return_exceptions=True)
+            for result in results:
+                if isinstance(result, BaseException):
+                    raise result
         finally:
             await kafka_consumer.stop()
             if readings_consumer is not None:
@@ -229,6 +242,23 @@ def bench(
     with contextlib.suppress(KeyboardInterrupt):
         report = asyncio.run(run_bench(settings, entries=entries, channels=channels, rate=rate,
                                        latency_seconds=latency_seconds, consumers=consumers))
+        typer.echo(json.dumps(report, indent=2))
+
+
+@app.command("bench-readings")
+def bench_readings(
+    readings: Annotated[int, typer.Option(min=1)] = 50_000,
+    houses: Annotated[int, typer.Option(min=1, help="bench houses the readings are spread over")] = 1000,
+) -> None:
+    """Readings/s the readings consumer records (decode, ledger-sign, chain, commit) from a pre-published backlog."""
+    from energychain_ledger.adapters.migrations import upgrade_to_head
+    from energychain_ledger.bench import run_readings_bench
+
+    settings = _settings()
+    _start(settings, kafka=True)
+    upgrade_to_head(settings)
+    with contextlib.suppress(KeyboardInterrupt):
+        report = asyncio.run(run_readings_bench(settings, readings=readings, houses=houses))
         typer.echo(json.dumps(report, indent=2))
 
 

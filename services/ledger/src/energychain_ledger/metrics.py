@@ -14,6 +14,9 @@ APPEND_LATENCY = Histogram(
     "ledger_append_latency_seconds", "Kafka produce timestamp to committed row.",
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
 )
-CONSUMER_LAG = Gauge("ledger_consumer_lag_records", "High watermark minus next offset, per partition.", ["partition"])
+# Per topic too: the append and the readings consumers both have partitions 0..n.
+CONSUMER_LAG = Gauge(
+    "ledger_consumer_lag_records", "High watermark minus next offset, per topic and partition.", ["topic", "partition"]
+)
 CHECKPOINTS = Counter("ledger_checkpoints_total", "Channel heads pinned by checkpoints.")
 READINGS = Counter("ledger_readings_total", "Meter readings taken off meter.readings, by outcome.", ["outcome"])

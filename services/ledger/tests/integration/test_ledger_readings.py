@@ -3,22 +3,27 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from datetime import datetime, timedelta, timezone
 
 import pytest
+from aiokafka import TopicPartition
+from prometheus_client import REGISTRY
 
-from energychain_ledger.bootstrap import open_ledger
+from energychain_ledger.adapters.readings import reading_entry_id
+from energychain_ledger.bootstrap import Ledger, open_ledger
 from energychain_ledger.verification import verify_channel
 from energychain_shared import events, topics
 from energychain_shared.channels import resident_channel
-from energychain_shared.kafka import ensure_topics, make_producer
+from energychain_shared.kafka import ensure_topics, make_consumer, make_producer
 
 pytestmark = pytest.mark.integration
 UTC = timezone.utc
+HOUSES = ("house-01", "house-02", "house-03")
 
 
-def reading(house: str, start: datetime, home: int) -> events.MeterReadingRecorded:
+def _reading(house: str, start: datetime, home: int) -> events.MeterReadingRecorded:
     return events.MeterReadingRecorded(
         event_id=events.MeterReadingRecorded.id_for(house, start), occurred_at=start + timedelta(hours=1),
         producer="meter-ingest", house_id=house, interval_start=start, solar_wh=0, home_wh=home,
@@ -27,71 +32,115 @@ def reading(house: str, start: datetime, home: int) -> events.MeterReadingRecord
     )
 
 
-async def _run_readings_consumer(settings, *, until_entries: int, ids: list[str], timeout: float = 30) -> None:
-    ledger = await open_ledger(settings)
-    producer = ledger.make_producer()
+async def _publish(settings, items: list[events.Event], *, watermark_at: datetime | None = None) -> None:
+    producer = make_producer(settings, client_id="ledger-test-meter")
     await producer.start()
-    consumer, loop = ledger.make_readings_consumer(producer=producer)
+    try:
+        name = settings.topic(topics.METER_READINGS)
+        sent = [await producer.send(name, events.encode(item), key=item.house_id.encode()) for item in items]
+        if watermark_at is not None:  # in-band on every partition, as meter-ingest does
+            for partition in range(topics.METER_READINGS.partitions):
+                mark = events.ClockWatermarkReached(
+                    event_id=str(uuid.uuid4()), occurred_at=watermark_at, producer="meter-ingest",
+                    sim_time=watermark_at, partition=partition,
+                )
+                sent.append(await producer.send(name, events.encode(mark), partition=partition))
+        await asyncio.gather(*sent)
+    finally:
+        await producer.stop()
+
+
+async def _consume_all(ledger: Ledger, *, group_id: str, timeout: float = 20) -> int:
+    """Run one readings consumer instance until its group's committed offsets reach the topic's end."""
+    producer = ledger.make_producer(client_id="ledger-test-readings-dlq")
+    await producer.start()
+    consumer, loop = ledger.make_readings_consumer(producer=producer, group_id=group_id)
     await consumer.start()
     stop = asyncio.Event()
     task = asyncio.create_task(loop.run(stop))
+    name = ledger.settings.topic(topics.METER_READINGS)
+    partitions = [TopicPartition(name, p) for p in range(topics.METER_READINGS.partitions)]
     try:
         deadline = asyncio.get_running_loop().time() + timeout
-        while asyncio.get_running_loop().time() < deadline:
-            count = await ledger.store.pool.fetchval(
-                "SELECT count(*) FROM ledger.entries WHERE entry_id = ANY($1::text[])", ids
-            )
-            if count >= until_entries:
-                break
-            await asyncio.sleep(0.2)
-        await asyncio.sleep(1)  # anything extra would show up now
+        while True:
+            assert asyncio.get_running_loop().time() < deadline, "readings not consumed in time"
+            assert not task.done(), task.exception() if task.done() else None
+            if len(consumer.assignment()) == len(partitions):
+                ends = await consumer.end_offsets(partitions)
+                committed = [await consumer.committed(tp) or 0 for tp in partitions]
+                if committed == [ends[tp] for tp in partitions]:
+                    break
+            await asyncio.sleep(0.1)
     finally:
         stop.set()
         await task
         await consumer.stop()
         await producer.stop()
-        await ledger.close()
+    return loop.appended
 
 
-async def test_each_reading_is_one_verified_entry_on_its_channel_and_redelivery_adds_nothing(ledger_settings):
-    settings = ledger_settings.model_copy(update={
-        "topic_prefix": f"{ledger_settings.topic_prefix}lr-{uuid.uuid4().hex[:6]}.",
-        "ledger_consumer_group": f"ledger-readings-test-{uuid.uuid4().hex[:6]}",
-    })
+async def _dead_letters(settings, entry_id: str, *, timeout: float = 10) -> list[events.LedgerAppendRejected]:
+    consumer = make_consumer(settings, settings.topic(topics.LEDGER_DEAD_LETTERS), group_id=None,
+                             client_id="ledger-test-readings-dlq-reader")
+    await consumer.start()
+    found: list[events.LedgerAppendRejected] = []
+    try:
+        deadline = asyncio.get_running_loop().time() + timeout
+        while not found and asyncio.get_running_loop().time() < deadline:
+            for batch in (await consumer.getmany(timeout_ms=200)).values():
+                found += [e for e in map(events.decode, (r.value for r in batch)) if e.entry_id == entry_id]
+    finally:
+        await consumer.stop()
+    return found
+
+
+def _unknown_house_count() -> float:
+    return REGISTRY.get_sample_value("ledger_readings_total", {"outcome": "unknown_house"}) or 0.0
+
+
+async def test_each_reading_is_one_verified_ledger_entry_and_redelivery_restart_and_replay_add_nothing(
+    ledger_settings,
+):
+    suffix = uuid.uuid4().hex[:8]
+    settings = ledger_settings.model_copy(update={"topic_prefix": f"{ledger_settings.topic_prefix}lr{suffix}."})
     await ensure_topics(settings, [topics.METER_READINGS, topics.LEDGER_DEAD_LETTERS])
-    # A time no other test uses, so these readings are new to the shared test database.
-    base = datetime(2031, 1, 1, tzinfo=UTC) + timedelta(hours=uuid.uuid4().int % 100_000)
-    readings = [reading(house, base + timedelta(hours=h), 100 * h) for house in ("house-01", "house-02") for h in range(6)]
-    producer = make_producer(settings, client_id="ledger-test-meter")
-    await producer.start()
-    name = settings.topic(topics.METER_READINGS)
-    for item in readings + readings[:4]:  # four delivered twice
-        await (await producer.send(name, events.encode(item), key=item.house_id.encode()))
-    mark = events.ClockWatermarkReached(event_id=str(uuid.uuid4()), occurred_at=base, producer="meter-ingest",
-                                        sim_time=base + timedelta(hours=6), partition=0)
-    await (await producer.send(name, events.encode(mark), partition=0))
-    await producer.stop()
-    ids = [events.deterministic_id("ledger-reading", r.event_id) for r in readings]
-
-    await _run_readings_consumer(settings, until_entries=len(readings), ids=ids)
-    # The same group again (nothing new), then a new group reading everything from the start.
-    await _run_readings_consumer(settings, until_entries=len(readings), ids=ids, timeout=3)
-    fresh = settings.model_copy(update={"ledger_consumer_group": f"{settings.ledger_consumer_group}-again"})
-    await _run_readings_consumer(fresh, until_entries=len(readings), ids=ids, timeout=10)
+    # An hour no other run uses, so these reading ids are new to the shared test database.
+    base = datetime(2040, 1, 1, tzinfo=UTC) + timedelta(hours=uuid.uuid4().int % 500_000)
+    readings = [_reading(h, base + timedelta(hours=i), 100 * (i + 1)) for h in HOUSES for i in range(4)]
+    stranger = _reading("house-not-registered", base, 100)
+    await _publish(settings, readings + readings[:4] + [stranger], watermark_at=base + timedelta(hours=4))
+    ids = [reading_entry_id(r.event_id) for r in readings]
+    unknown_before = _unknown_house_count()
 
     ledger = await open_ledger(settings)
     try:
+        group = f"{settings.topic_prefix}ledger-readings"
+        assert await _consume_all(ledger, group_id=group) == len(readings)
+        # The same reading re-ingested with other values: the ledger keeps the first, dead-letters this one.
+        tampered = readings[0].model_copy(update={"home_wh": 7, "battery_discharged_wh": 7})
+        await _publish(settings, [tampered])
+        assert await _consume_all(ledger, group_id=group) == 0  # restart: a new instance in the same group
+        assert await _consume_all(ledger, group_id=f"{group}-replay") == 0  # a new group from offset 0
+
         rows = await ledger.store.pool.fetch(
-            "SELECT entry_id, channel, kind, producer, payload::text AS payload FROM ledger.entries "
-            "WHERE entry_id = ANY($1::text[])", ids,
+            "SELECT entry_id, channel, kind, producer, event_time, payload FROM ledger.entries "
+            "WHERE entry_id = ANY($1::text[]) OR entry_id = $2", ids, reading_entry_id(stranger.event_id),
         )
-        assert len(rows) == len(readings) and len({r["entry_id"] for r in rows}) == len(readings)
-        assert {(r["channel"], r["kind"], r["producer"]) for r in rows} == {
-            (resident_channel("house-01"), "meter_reading", "ledger"),
-            (resident_channel("house-02"), "meter_reading", "ledger"),
-        }
-        for house in ("house-01", "house-02"):
+        by_id = {r["entry_id"]: r for r in rows}
+        assert len(rows) == len(readings) and by_id.keys() == set(ids)
+        for reading in readings:
+            row = by_id[reading_entry_id(reading.event_id)]
+            assert (row["channel"], row["kind"], row["producer"]) == (
+                resident_channel(reading.house_id), "meter_reading", "ledger")
+            assert row["event_time"] == reading.interval_end
+            payload = json.loads(row["payload"])
+            assert payload["home_wh"] == reading.home_wh and payload["event_id"] == reading.event_id
+        for house in HOUSES:
             report = await verify_channel(ledger.store, ledger.keys, resident_channel(house))
-            assert report.ok, report
+            assert report.ok, report.failure
+        assert _unknown_house_count() - unknown_before == 2  # first group and the replay group each skipped it
     finally:
         await ledger.close()
+
+    (letter, *_) = await _dead_letters(settings, ids[0])
+    assert letter.reason == "conflicting_entry" and letter.request["body"]["home_wh"] == 7

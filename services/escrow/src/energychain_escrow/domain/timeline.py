@@ -50,6 +50,7 @@ def apply(
     """Apply ``facts`` (all at or before ``upto``) in order, endowing first and closing every month that ended.
 
     A month end at instant E is applied before the facts at or after E; month ends up to ``upto`` are applied.
+    Facts are applied after whatever the book already holds, even when older (a late arrival).
     """
     local = lambda instant: month_label(instant.astimezone(zone))  # noqa: E731
     movements: list[Movement] = []
@@ -70,7 +71,9 @@ def apply(
 
     for fact in ordered:
         close_months(fact.at)
-        month = local(fact.at)
+        # A fact older than a month already closed (it arrived after escrow had processed past its time)
+        # belongs to the first month still open: closed months never change.
+        month = max(local(fact.at), next_month(book.rolled_over_until) if book.rolled_over_until else local(fact.at))
         if fact.kind == "payment":
             movements += book.pay(house_id=fact.house_id, amount_cents=fact.amount_cents, payment_id=fact.event_id,
                                   at=fact.at, month=month)

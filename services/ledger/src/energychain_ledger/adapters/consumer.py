@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from typing import Protocol
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import CommitFailedError, IllegalStateError
@@ -43,6 +44,18 @@ class PreparedBatch:
     appends: list[Append] = field(default_factory=list)
     raw_of: dict[int, bytes] = field(default_factory=dict)
     rejected: list[LedgerAppendRejected] = field(default_factory=list)
+
+
+class BatchProcessor(Protocol):
+    """What the consumer loop drives: prepare a poll (CPU), then persist it (one transaction)."""
+
+    async def prepare(self, records: Sequence[ConsumerRecord]) -> PreparedBatch:
+        """Decode and sign or verify a poll; no database."""
+        ...
+
+    async def persist(self, batch: PreparedBatch) -> BatchOutcome:
+        """Commit the batch's appends in one transaction."""
+        ...
 
 
 class AppendProcessor:
@@ -149,7 +162,7 @@ class AppendConsumer:
     """The consumer loop: poll a batch, process it, then commit its offsets."""
 
     def __init__(
-        self, *, consumer: AIOKafkaConsumer, processor: AppendProcessor, batch_max: int, poll_timeout_ms: int,
+        self, *, consumer: AIOKafkaConsumer, processor: BatchProcessor, batch_max: int, poll_timeout_ms: int,
         checkpoint: Callable[[], object] | None = None, checkpoint_interval_s: float = 60.0,
         checkpoint_every_entries: int = 100_000,
         latency_sink: list[float] | None = None,
@@ -231,4 +244,4 @@ class AppendConsumer:
                 continue  # moved away by a rebalance while the batch was in flight
             highwater = self._consumer.highwater(tp)
             if highwater is not None:
-                metrics.CONSUMER_LAG.labels(str(tp.partition)).set(max(0, highwater - batch[-1].offset - 1))
+                metrics.CONSUMER_LAG.labels(tp.topic, str(tp.partition)).set(max(0, highwater - batch[-1].offset - 1))

@@ -1,0 +1,40 @@
+// Form pieces: a labelled field with its error beside it, and a page-level error notice.
+
+import type { ReactNode } from "react";
+import type { ApiError } from "../lib/api";
+
+export function Field({ label, name, error, children }: { label: string; name: string; error?: string; children: ReactNode }) {
+  return (
+    <div className={`field${error ? " has-error" : ""}`}>
+      <label className="field-label" htmlFor={name}>{label}</label>
+      {children}
+      {error ? (
+        <span className="field-error" role="alert" data-testid={`error-${name}`}>
+          {error}
+        </span>
+      ) : null}
+    </div>
+  );
+}
+
+export function ErrorNotice({ error, testId }: { error: ApiError | string | null | undefined; testId?: string }) {
+  if (!error) return null;
+  const message = typeof error === "string" ? error : error.message;
+  return (
+    <div className="notice error" role="alert" data-testid={testId ?? "error-notice"}>
+      {message}
+    </div>
+  );
+}
+
+export function Card({ title, children, actions, testId }: { title: string; children: ReactNode; actions?: ReactNode; testId?: string }) {
+  return (
+    <section className="card" data-testid={testId}>
+      <header className="card-header">
+        <h2>{title}</h2>
+        {actions}
+      </header>
+      {children}
+    </section>
+  );
+}

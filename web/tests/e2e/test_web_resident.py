@@ -1,0 +1,138 @@
+"""The resident portal: account and charges, pay, offer and cancel the reserve, transactions, usage."""
+
+from __future__ import annotations
+
+import re
+import time
+from datetime import date, timedelta
+
+import pytest
+
+pytestmark = pytest.mark.e2e
+
+
+def _wait_for_clock(page, timeout_s: float = 30) -> str:
+    """The simulated day shown on the trade page; skips when the meter replay has not started the clock."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        text = page.inner_text("[data-testid=sim-time]")
+        if re.match(r"\d{4}-\d{2}-\d{2}", text):
+            return text[:10]
+        page.wait_for_timeout(1000)
+    pytest.skip("system not running its stream: the simulated clock has not started (start the meter replay)")
+
+
+def test_web_resident_billing_shows_account_charges_and_monthly_cost(page, sign_in, shot, require):
+    require("billing")
+    sign_in(page, "luis")
+    page.wait_for_function("document.querySelector('[data-testid=account-header]').innerText.includes('house-01')")
+    header = page.inner_text("[data-testid=account-header]")
+    assert "Luis Martinez" in header
+    assert "2.000 kWh" in page.inner_text("[data-testid=reserve]")  # the registry's 2 kWh reserve
+    assert re.search(r"\$0\.\d{2,4}/kWh", page.inner_text("[data-testid=rate]"))
+    balance = page.wait_for_selector("[data-testid=balance]")
+    page.wait_for_function("document.querySelector('[data-testid=balance]').innerText.includes('$')")
+    assert re.search(r"-?\$[\d,]+\.\d\d", balance.inner_text())
+    assert page.query_selector("[data-testid=past-due-warning]") or page.query_selector("[data-testid=no-past-due]")
+    assert page.query_selector("[data-testid=monthly-cost]")
+    # Past-due months are marked on the chart exactly when a bill of that month is past due.
+    page.wait_for_timeout(1500)
+    marked = len(page.query_selector_all("[data-testid=monthly-cost-chart] g[data-marked=true]"))
+    past_due_bills = len(page.query_selector_all("[data-testid=invoice-row][data-status=past_due]"))
+    assert marked == past_due_bills
+    shot(page, "resident-billing")
+
+
+def test_web_resident_pay_form_shows_mistakes_beside_the_field_and_takes_a_payment(page, sign_in, shot, require):
+    require("billing")
+    sign_in(page, "chauncy")
+    page.wait_for_selector("[data-testid=pay-form]")
+    page.fill("#amount", "12.345")
+    page.click("[data-testid=pay-form] button[type=submit]")
+    assert "two decimals" in page.inner_text("[data-testid=error-amount]")
+    shot(page, "resident-pay-refused")
+
+    page.fill("#amount", "12.50")
+    page.click("[data-testid=pay-form] label:has-text('Venmo')")
+    page.click("[data-testid=pay-form] button[type=submit]")
+    ok = page.wait_for_selector("[data-testid=pay-ok], [data-testid=pay-error], [data-testid=error-amount]")
+    assert "Payment of $12.50 by Venmo received" in ok.inner_text(), ok.inner_text()
+    # The payment is listed among the resident's payments.
+    page.wait_for_selector("[data-testid=payment-row]:has-text('Venmo'):has-text('$12.50')")
+    shot(page, "resident-pay-ok")
+
+
+def test_web_resident_offers_reserve_sees_refusals_beside_the_fields_and_cancels(page, sign_in, web_url, shot, require):
+    require("market")
+    sign_in(page, "angel")
+    page.goto(f"{web_url}/resident/trade")
+    today = _wait_for_clock(page)
+    # Far enough ahead that the demo clock (a day per second) does not clear it during the test.
+    day = (date.fromisoformat(today) + timedelta(days=25)).isoformat()
+
+    page.fill("#delivery_day", day)
+    page.fill("#min_price_usd_per_kwh", "1.50")
+    page.click("[data-testid=offer-form] button[type=submit]")
+    assert "at most $1.00" in page.inner_text("[data-testid=error-min_price_usd_per_kwh]")
+
+    page.click("[data-testid=offer-form] label:has-text('75 %')")
+    page.fill("#min_price_usd_per_kwh", "0.55")
+    page.click("[data-testid=offer-form] button[type=submit]")
+    page.wait_for_selector("[data-testid=offer-ok]")
+    row = page.wait_for_selector(f"[data-testid=open-offer]:has-text('{day}')")
+    assert "75 %" in row.inner_text()
+    assert "$0.55/kWh" in row.inner_text()
+
+    # The market allows one open offer per day: its refusal is shown next to the delivery day.
+    page.fill("#min_price_usd_per_kwh", "0.60")
+    page.click("[data-testid=offer-form] button[type=submit]")
+    refusal = page.wait_for_selector("[data-testid=error-delivery_day]")
+    assert "open offer" in refusal.inner_text().lower() or "already" in refusal.inner_text().lower(), refusal.inner_text()
+    shot(page, "resident-trade")
+
+    row.query_selector("button:has-text('Cancel')").click()
+    page.wait_for_selector(f"[data-testid=open-offer]:has-text('{day}')", state="detached")
+    page.wait_for_selector(f"[data-testid=past-offers] tr[data-status=cancelled]:has-text('{day}')")
+    shot(page, "resident-trade-cancelled")
+
+    # The cancellation reaches the resident's ledger channel.
+    page.goto(f"{web_url}/resident/transactions")
+    page.uncheck("[data-testid=transactions-form] input[type=checkbox]")
+    deadline = time.monotonic() + 30
+    while True:
+        page.click("[data-testid=transactions-form] button[type=submit]")
+        page.wait_for_selector("[data-testid=transactions-count]")
+        if page.query_selector("[data-testid=transactions-table] tr[data-kind=offer_cancelled]"):
+            break
+        assert time.monotonic() < deadline, "the cancelled offer never appeared on the resident's ledger channel"
+        page.wait_for_timeout(1500)
+    shot(page, "resident-transactions")
+
+
+def test_web_resident_transactions_between_two_dates(page, sign_in, web_url, shot):
+    sign_in(page, "luis")
+    page.goto(f"{web_url}/resident/transactions")
+    page.fill("#from", "2022-03-02")
+    page.fill("#to", "2022-03-01")
+    page.click("[data-testid=transactions-form] button[type=submit]")
+    assert "on or after the start date" in page.inner_text("[data-testid=error-to]")
+
+    page.fill("#from", "2021-07-01")
+    page.fill("#to", "2022-06-30")
+    page.uncheck("[data-testid=transactions-form] input[type=checkbox]")
+    page.click("[data-testid=transactions-form] button[type=submit]")
+    count = page.wait_for_selector("[data-testid=transactions-count]").inner_text()
+    assert re.match(r"\d+ of \d+ entries on resident:house-01 from 2021-07-01 to 2022-06-30", count), count
+    times = page.eval_on_selector_all("[data-testid=transactions-table] tbody tr td:first-child", "cells => cells.map(c => c.innerText)")
+    assert all("2021-07-01" <= t[:10] <= "2022-06-30" for t in times), times[:5]
+    shot(page, "resident-transactions-range")
+
+
+def test_web_resident_usage_by_hour_day_and_month(page, sign_in, web_url, shot, require):
+    require("billing")
+    sign_in(page, "luis")
+    page.goto(f"{web_url}/resident/usage")
+    for label in ("Monthly", "Daily", "Hourly"):
+        page.click(f"[data-testid=usage] label:has-text('{label}')")
+        page.wait_for_function("Number(document.querySelector('[data-testid=usage-chart]').dataset.points) > 0")
+    shot(page, "resident-usage")

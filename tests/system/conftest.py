@@ -1,25 +1,49 @@
-"""The whole system as processes (energychain_cli.sandbox), fed the three seed exports."""
+"""The whole system as processes (energychain_cli.sandbox), fed the three Parlier houses' hourly exports.
+
+The real seed exports when they are beside the checkout; otherwise the project's own
+generated demo exports of the same houses and dates (`energychain-meter-ingest generate-demo`),
+so the system tests run on any machine.
+"""
 
 from __future__ import annotations
 
 import json
+import subprocess
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
-from energychain_cli.sandbox import Sandbox
+from energychain_cli.sandbox import BIN, Sandbox
 from energychain_shared.settings import REPO_ROOT
-from energychain_shared.testing import SEED_FILES
+from energychain_shared.testing import SEED_DATA_DIR, SEED_FILES
 SCALE = {"EC_SCALE_BILLING_WORKER": "3", "EC_SCALE_LEDGER_CONSUMER": "2"}
 ESCROW_CAP_CENTS = 100_800  # low, so a year of three houses sees treasury rollovers
 
 
 @pytest.fixture(scope="session")
-def system(infrastructure, seed_data_dir, tmp_path_factory) -> Iterator[Sandbox]:
+def parlier_exports(tmp_path_factory) -> dict[str, Path]:
+    """house -> hourly export of the three Parlier houses: the seed files, or generated ones."""
+    if all((SEED_DATA_DIR / name).is_file() for name in SEED_FILES.values()):
+        return {house: SEED_DATA_DIR / name for house, name in SEED_FILES.items()}
+    out = tmp_path_factory.mktemp("demo-exports")
+    subprocess.run([str(BIN / "energychain-meter-ingest"), "generate-demo", "--out", str(out)], check=True,
+                   capture_output=True, timeout=300)
+    return {house: out / f"{house}.csv" for house in SEED_FILES}
+
+
+def manifest_of(exports: dict[str, Path], folder: Path) -> Path:
+    """A meter-ingest manifest for ``exports``."""
+    manifest = folder / "manifest.json"
+    manifest.write_text(json.dumps({"houses": {house: str(path) for house, path in exports.items()}}))
+    return manifest
+
+
+@pytest.fixture(scope="session")
+def system(infrastructure, parlier_exports, tmp_path_factory) -> Iterator[Sandbox]:
     """Every service running on a database, topic prefix and ports of its own; torn down after the session."""
     run_dir = tmp_path_factory.mktemp("system")
-    manifest = run_dir / "manifest.json"
-    manifest.write_text(json.dumps({"houses": {house: str(seed_data_dir / name) for house, name in SEED_FILES.items()}}))
+    manifest = manifest_of(parlier_exports, run_dir)
     registry = json.loads((REPO_ROOT / "data" / "registry.json").read_text())
     for municipality in registry["municipalities"]:
         municipality["escrow"]["cap_cents"] = ESCROW_CAP_CENTS
@@ -39,3 +63,11 @@ def system(infrastructure, seed_data_dir, tmp_path_factory) -> Iterator[Sandbox]
 def escrow_cap_cents() -> int:
     """The escrow cap of the system's registry."""
     return ESCROW_CAP_CENTS
+
+
+@pytest.fixture(scope="session")
+def kit():
+    """This module's helpers (test modules cannot import each other under importlib mode)."""
+    import sys
+
+    return sys.modules[__name__]

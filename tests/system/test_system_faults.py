@@ -11,7 +11,6 @@ Run it on its own with `deploy/test.sh -m faults`.
 
 from __future__ import annotations
 
-import json
 import os
 import random
 import signal
@@ -23,7 +22,6 @@ import pytest
 
 from energychain_cli.sandbox import Sandbox
 from energychain_shared.settings import REPO_ROOT
-from energychain_shared.testing import SEED_FILES
 
 pytestmark = [pytest.mark.e2e, pytest.mark.faults]
 SPEED = "1209600"  # two simulated weeks per second: the year takes about half a minute
@@ -118,10 +116,10 @@ def _run_year(sandbox: Sandbox, *, faults: random.Random | None, total: int | No
     raise AssertionError(f"the year did not settle in 600 s (faults: {injected})")
 
 
-def test_faults_lose_nothing_double_count_nothing_and_change_no_outcome(infrastructure, seed_data_dir, tmp_path_factory):
-    folder = tmp_path_factory.mktemp("fault-inputs")
-    manifest = folder / "manifest.json"
-    manifest.write_text(json.dumps({"houses": {h: str(seed_data_dir / f) for h, f in SEED_FILES.items()}}))
+def test_faults_lose_nothing_double_count_nothing_and_change_no_outcome(
+    infrastructure, parlier_exports, tmp_path_factory, kit
+):
+    manifest = kit.manifest_of(parlier_exports, tmp_path_factory.mktemp("fault-inputs"))
     registry = REPO_ROOT / "data" / "registry.json"
 
     calm = _fresh(infrastructure, tmp_path_factory, manifest, registry)
@@ -130,7 +128,7 @@ def test_faults_lose_nothing_double_count_nothing_and_change_no_outcome(infrastr
     finally:
         calm.destroy()
     assert expected["failing_channels"] == []
-    total = sum(sum(1 for _ in open(seed_data_dir / f)) - 1 for f in SEED_FILES.values())  # one reading per data row
+    total = sum(sum(1 for _ in open(path)) - 1 for path in parlier_exports.values())  # one reading per data row
     assert expected["ledger_readings"] == {"entries": total, "distinct_ids": total}
     assert len(expected["invoices"]) >= 30 and any(m[0] == "past_due_cover" for m in expected["movements"])
 

@@ -19,8 +19,6 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from energychain_shared.testing import SEED_FILES
-
 pytestmark = pytest.mark.e2e
 UTC = timezone.utc
 ZONE = ZoneInfo("America/Los_Angeles")
@@ -110,7 +108,7 @@ def rows_before(path, instant: datetime) -> int:
     return count
 
 
-def test_a_year_of_parlier_escrow_ledger_and_roles_agree(system, escrow_cap_cents, seed_data_dir):
+def test_a_year_of_parlier_escrow_ledger_and_roles_agree(system, escrow_cap_cents, parlier_exports):
     gsa = system.login("gsa-operator")
     stephen = system.login("stephen")
     residents = {name: system.login(name) for name in HOUSE_OF}
@@ -191,7 +189,7 @@ def test_a_year_of_parlier_escrow_ledger_and_roles_agree(system, escrow_cap_cent
 
     # Every reading is on the ledger once, every channel verifies, and the books balance.
     replayed_until = at(month_after(MONTHS[-1]) + timedelta(days=25))
-    expected_readings = sum(rows_before(seed_data_dir / name, replayed_until) for name in SEED_FILES.values())
+    expected_readings = sum(rows_before(path, replayed_until) for path in parlier_exports.values())
     wait("every reading on the ledger", lambda: system.query(
         "SELECT count(*) FROM ledger.entries WHERE kind = 'meter_reading'")[0][0] >= expected_readings)
     on_ledger = system.query(

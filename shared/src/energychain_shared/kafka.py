@@ -114,6 +114,21 @@ async def delete_topics(settings: CommonSettings, topics: Iterable[Topic] = ALL_
         await admin.close()
 
 
+async def delete_topics_with_prefix(settings: CommonSettings, prefix: str) -> int:
+    """Delete every topic whose name starts with ``prefix`` (a test session's or a sandbox's); returns how many."""
+    if not prefix:
+        raise ValueError("refusing to delete every topic: give a non-empty prefix")
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers, client_id="energychain-topics")
+    await admin.start()
+    try:
+        names = [name for name in await admin.list_topics() if name.startswith(prefix)]
+        for start in range(0, len(names), 100):
+            await admin.delete_topics(names[start:start + 100])
+        return len(names)
+    finally:
+        await admin.close()
+
+
 async def check_kafka(settings: CommonSettings) -> None:
     """Fail fast with one line naming the setting when the broker cannot be reached."""
     admin = AIOKafkaAdminClient(

@@ -53,9 +53,13 @@ def ec_settings() -> CommonSettings:
 
 
 @pytest.fixture(scope="session")
-def infrastructure(ec_settings: CommonSettings) -> CommonSettings:
-    """Real Kafka and PostgreSQL, reachable, with this session's topics created; fails loudly if not."""
-    from energychain_shared.kafka import InfrastructureUnavailable, ensure_topics
+def infrastructure(ec_settings: CommonSettings):
+    """Real Kafka and PostgreSQL, reachable, with this session's topics created; fails loudly if not.
+
+    At the end of the session every topic under the session's prefix is deleted again (a broker
+    keeps a few open files per partition; sessions must not pile them up).
+    """
+    from energychain_shared.kafka import InfrastructureUnavailable, delete_topics_with_prefix, ensure_topics
     from energychain_shared.runtime import _preflight
 
     try:
@@ -63,7 +67,11 @@ def infrastructure(ec_settings: CommonSettings) -> CommonSettings:
     except InfrastructureUnavailable as error:
         pytest.fail(f"integration infrastructure is down: {error}. Start it with `deploy/infra.sh start`.")
     asyncio.run(ensure_topics(ec_settings))
-    return ec_settings
+    yield ec_settings
+    try:
+        asyncio.run(delete_topics_with_prefix(ec_settings, ec_settings.topic_prefix))
+    except Exception as error:  # the broker may be down after a fault test: say so, do not fail the run
+        print(f"energychain: could not delete the session's topics {ec_settings.topic_prefix}*: {error}")
 
 
 @pytest.fixture(scope="session")

@@ -151,6 +151,10 @@ class Sandbox:
         return out
 
     def destroy(self) -> None:
-        """Stop the services and drop the database."""
+        """Stop the services, drop the database and delete the sandbox's topics."""
+        from energychain_shared.kafka import delete_topics_with_prefix
+
         self.services("stop")
         self._admin(f'DROP DATABASE IF EXISTS "{self.database}" WITH (FORCE)')
+        settings = CommonSettings(kafka_bootstrap_servers=self.env.get("EC_KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092"))
+        asyncio.run(delete_topics_with_prefix(settings, self.env["EC_TOPIC_PREFIX"]))

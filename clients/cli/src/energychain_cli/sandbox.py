@@ -41,9 +41,9 @@ class Sandbox:
     @classmethod
     def prepare(
         cls, settings: CommonSettings, run_dir: Path, *, manifest: Path, registry: Path, base_port: int = 18100,
-        extra_env: dict[str, str] | None = None,
+        extra_env: dict[str, str] | None = None, roles: tuple[str, ...] = ("resident", "municipality", "gsa"),
     ) -> Sandbox:
-        """Create the database, keys, topics, schemas and demo users; the services are not started yet."""
+        """Create the database, keys, topics, schemas and the demo users of ``roles``; services not started yet."""
         tag = uuid.uuid4().hex[:8]
         ports = {name: base_port + 1 + i for i, name in enumerate(SERVICES)}
         database = f"energychain_sandbox_{tag}"
@@ -58,7 +58,9 @@ class Sandbox:
             **(extra_env or {}),
         }
         admin_dsn = settings.database_url.replace("postgresql+asyncpg://", "postgresql://", 1)
-        users = json.loads(USERS_FILE.read_text())["users"]
+        users = [u for u in json.loads(USERS_FILE.read_text())["users"] if u["role"] in roles]
+        users_file = run_dir / "users.json"
+        users_file.write_text(json.dumps({"users": users}))
         sandbox = cls(
             env=env, run_dir=run_dir, database=database, dsn=admin_dsn.rsplit("/", 1)[0] + f"/{database}",
             admin_dsn=admin_dsn, ports=ports, passwords={u["username"]: u["password"] for u in users},
@@ -68,7 +70,7 @@ class Sandbox:
         sandbox.run("energychain-topics")
         for service in ("ledger", "billing", "escrow", "gsa-market"):
             sandbox.run(f"energychain-{service}", "migrate")
-        sandbox.run("energychain-ledger", "seed-users", "--file", str(USERS_FILE))
+        sandbox.run("energychain-ledger", "seed-users", "--file", str(users_file))
         return sandbox
 
     def _admin(self, sql: str) -> None:

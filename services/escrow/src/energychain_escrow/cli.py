@@ -1,4 +1,4 @@
-"""`energychain-escrow`: migrate, serve the API, run the stream worker, preflight."""
+"""`energychain-escrow`: migrate, serve the API, run the stream worker, preflight, benchmark."""
 
 from __future__ import annotations
 

@@ -286,3 +286,31 @@ async def test_an_interrupted_worker_and_a_replay_from_offset_zero_give_the_same
         first = await movements_of(interrupted, municipality)
         assert first == await movements_of(again, municipality)
     assert [m[1:] for m in await movements_of(interrupted, "alpha")] == ALPHA
+
+
+async def test_two_workers_in_one_group_make_each_movement_once_and_the_same_history(infrastructure, tmp_path, published):
+    settings = await make_settings(infrastructure, tmp_path, published)
+    running = []
+    for n in range(2):
+        ctx = await build_context(settings, pool_size=3)
+        producer = make_producer(settings, client_id=f"escrow-test-{n}")
+        await producer.start()
+        stop = asyncio.Event()
+        running.append((ctx, producer, stop, asyncio.create_task(run_worker(ctx, producer, stop))))
+    try:
+        deadline = asyncio.get_running_loop().time() + 90
+        while asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.3)
+            async with running[0][0].pool.acquire() as connection:
+                if await connection.fetchval("SELECT count(*) FROM books WHERE processed_until >= $1", END) == 2:
+                    break
+        else:
+            raise AssertionError("escrow did not settle in 90 s")
+    finally:
+        for ctx, producer, stop, task in running:
+            stop.set()
+            await asyncio.gather(task, return_exceptions=True)
+            await producer.stop()
+            await ctx.pool.close()
+    assert [m[1:] for m in await movements_of(settings, "alpha")] == ALPHA
+    assert [m[1:] for m in await movements_of(settings, "beta")] == BETA

@@ -12,11 +12,13 @@ from collections.abc import Iterable
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError, TopicAlreadyExistsError
 
 from energychain_shared.events import Event, encode
 from energychain_shared.settings import CommonSettings, load_settings
 from energychain_shared.topics import ALL_TOPICS, Topic
+
+log = logging.getLogger(__name__)
 
 
 class InfrastructureUnavailable(RuntimeError):
@@ -55,6 +57,24 @@ def make_consumer(
     )
     options.update(overrides)
     return AIOKafkaConsumer(*topics, **options)
+
+
+async def commit_after_effects(consumer: AIOKafkaConsumer, offsets: dict | None = None) -> bool:
+    """Commit offsets whose effects are already durable; False when a rebalance got there first.
+
+    After a rebalance the partitions' new owner re-reads from the last committed offset;
+    every handler is idempotent on event ids, so the redelivery changes nothing. The
+    worker carries on rather than dying on the failed commit.
+    """
+    try:
+        if offsets is None:
+            await consumer.commit()
+        elif offsets:
+            await consumer.commit(offsets)
+    except (CommitFailedError, IllegalStateError) as error:
+        log.warning("offset commit skipped after a rebalance; the new owner re-reads: %s", error)
+        return False
+    return True
 
 
 async def publish(producer: AIOKafkaProducer, topic_name: str, event: Event, *, partition: int | None = None):

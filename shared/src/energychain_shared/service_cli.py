@@ -110,6 +110,8 @@ async def consume_and_relay(
     ``after`` also runs every ``every_s`` seconds while nothing arrives, so work decided
     elsewhere (an API's outbox rows, scheduled steps) is never left waiting for traffic.
     """
+    from energychain_shared.kafka import commit_after_effects
+
     lock = asyncio.Lock()
 
     async def step() -> None:
@@ -134,7 +136,7 @@ async def consume_and_relay(
             batches = await consumer.getmany(timeout_ms=500)
             if batches:
                 await handle(batches)
-                await consumer.commit()
+                await commit_after_effects(consumer)
                 await step()
     finally:
         stop.set()

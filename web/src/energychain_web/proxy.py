@@ -25,10 +25,8 @@ def forwarded_headers(headers: dict[str, str] | object) -> dict[str, str]:
 
 
 def upstream_path(scope: dict, service: str) -> str:
-    """The path after /api/<service>/ exactly as the browser sent it (still percent-encoded).
-
-    The decoded path would turn an encoded "/" inside one segment (a channel or id) into two segments.
-    """
+    """The path after /api/<service>/ exactly as the browser sent it (still percent-encoded)."""
+    # The decoded path would turn an encoded "/" inside one segment (a channel or an id) into two.
     raw = scope.get("raw_path") or scope["path"].encode()
     prefix = f"/api/{service}/".encode()
     return raw[len(prefix):].decode("latin-1") if raw.startswith(prefix) else scope["path"][len(prefix):]

@@ -9,7 +9,7 @@ from datetime import datetime
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from energychain_shared import events, topics
-from energychain_shared.kafka import make_consumer
+from energychain_shared.kafka import commit_after_effects, make_consumer
 from energychain_shared.pg import relay
 
 from energychain_market import metrics, service
@@ -71,7 +71,7 @@ async def _consume(consumer: AIOKafkaConsumer, handle, after, stop: asyncio.Even
                 await handle(partition, records)
             if batches:
                 # Offsets only after the batch's effect committed in PostgreSQL.
-                await consumer.commit()
+                await commit_after_effects(consumer)
                 await after()
     finally:
         await consumer.stop()

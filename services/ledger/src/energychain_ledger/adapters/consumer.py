@@ -11,7 +11,6 @@ from datetime import datetime, timezone
 from typing import Protocol
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.errors import CommitFailedError, IllegalStateError
 from aiokafka.structs import ConsumerRecord, OffsetAndMetadata
 from concurrent.futures import Executor
 
@@ -21,7 +20,7 @@ from energychain_ledger.adapters.signatures import SignatureVerifier
 from energychain_ledger.adapters.wire import Prepared, bad_signature, check_signatures, prepare_append, rejection
 from energychain_ledger.domain.appends import CONFLICTING_ENTRY, Append, AppendRefused
 from energychain_shared.events import LedgerAppendRejected
-from energychain_shared.kafka import publish
+from energychain_shared.kafka import commit_after_effects, publish
 
 log = logging.getLogger(__name__)
 
@@ -215,13 +214,9 @@ class AppendConsumer:
         assigned = self._consumer.assignment()
         offsets = {tp: OffsetAndMetadata(batch[-1].offset + 1, "")
                    for tp, batch in in_flight.polled.items() if tp in assigned}
-        try:
-            if offsets:
-                await self._consumer.commit(offsets)
-        except (CommitFailedError, IllegalStateError) as error:
-            # A rebalance moved the partitions away meanwhile: their new owner re-reads
-            # from the last committed offset, and the ledger ignores what it already has.
-            log.warning("offset commit skipped after rebalance: %s", error)
+        # A rebalance may have moved the partitions away meanwhile: their new owner
+        # re-reads from the last committed offset, and the ledger ignores what it has.
+        await commit_after_effects(self._consumer, offsets)
         self._observe(in_flight.polled, in_flight.records, outcome, time.perf_counter() - in_flight.started)
         return outcome.appended
 

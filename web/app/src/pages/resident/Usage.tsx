@@ -17,14 +17,15 @@ export function ResidentUsage() {
   const [form, setForm] = useState({ from: "2021-07-01", to: "2022-06-30" });
   const [range, setRange] = useState(form);
   const [errors, setErrors] = useState<FieldErrors>({});
+  // The answer remembers its granularity, so the chart never labels one granularity's rows as another's.
   const usage = usePoll(
-    (signal) => fetchUsage(token, usageQuery(range.from, range.to, granularity), signal),
+    async (signal) => ({ granularity, rows: await fetchUsage(token, usageQuery(range.from, range.to, granularity), signal) }),
     [token, granularity, range.from, range.to],
     10000,
   );
 
   const chart = useMemo(() => {
-    const rows: UsageRow[] = usage.data ?? [];
+    const rows: UsageRow[] = usage.data?.rows ?? [];
     const columns = usageColumns(rows);
     const lines = USAGE_MEASURES.map((m, i) => ({ label: m.title, values: columns.values[m.key], color: PALETTE[i % PALETTE.length] }));
     return { x: columns.x, lines, totals: columns.totals };
@@ -64,7 +65,9 @@ export function ResidentUsage() {
             <div className="stat" key={m.key}><span className="stat-label">{m.title}</span><span className="stat-value">{formatWh(chart.totals[m.key])}</span></div>
           ))}
         </div>
-        <TimeChart x={chart.x} lines={chart.lines} unit="kWh" scale={1000} bars={granularity === "month"} height={320} testId="usage-chart" />
+        <div data-testid="usage-chart-box" data-granularity={usage.data?.granularity ?? ""}>
+          <TimeChart x={chart.x} lines={chart.lines} unit="kWh" scale={1000} bars={usage.data?.granularity === "month"} height={320} testId="usage-chart" />
+        </div>
         <p className="muted small">Days and months are local to your municipality. Billed energy is what your PPA
           bills you for (delivered or consumed energy, as your contract says).</p>
       </Card>

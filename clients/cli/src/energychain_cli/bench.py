@@ -147,20 +147,25 @@ def pipeline(settings: CommonSettings, *, houses: int, days: int, scale: dict[st
         gsa = sandbox.login("gsa-operator")
         started = time.perf_counter()
         gsa.post(sandbox.url("meter_ingest") + "/replay/start", json={"speed": "max"}).raise_for_status()
-        replay_s = None
+        done_s: dict[str, float] = {}  # stage -> seconds until it had everything the replay published
         while True:
             status = gsa.get(sandbox.url("meter_ingest") + "/replay/status").json()
-            if replay_s is None and status["state"] == "finished":
-                replay_s = time.perf_counter() - started
+            now = time.perf_counter() - started
             if status["state"] == "failed":
                 raise RuntimeError(f"replay failed: {status['error']}")
-            if replay_s is not None:
-                on_ledger = _ledger_readings(sandbox)
-                billed = sandbox.query("SELECT min(watermark) FROM billing.progress")[0][0]
-                if on_ledger >= status["published"] and billed is not None and billed.isoformat() >= status["sim_time"]:
+            if status["state"] == "finished":
+                done_s.setdefault("replay", now)
+            on_ledger = _ledger_readings(sandbox)
+            billed = sandbox.query("SELECT min(watermark) FROM billing.progress")[0][0]
+            if "replay" in done_s:
+                if on_ledger >= status["published"]:
+                    done_s.setdefault("ledger", now)
+                if billed is not None and billed >= datetime.fromisoformat(status["sim_time"]):
+                    done_s.setdefault("billing", now)
+                if "ledger" in done_s and "billing" in done_s:
                     break
-            console.print(f"  {time.perf_counter() - started:6.0f} s  replay {status['state']} "
-                          f"{status['published']:,} published")
+            console.print(f"  {now:6.0f} s  replay {status['state']} {status['published']:,} published; "
+                          f"ledger {on_ledger:,} readings; billing through {billed or '-'}")
             time.sleep(10)
         elapsed = time.perf_counter() - started
         invoices = sandbox.query("SELECT count(*) FROM billing.invoices")[0][0]
@@ -168,7 +173,8 @@ def pipeline(settings: CommonSettings, *, houses: int, days: int, scale: dict[st
         return {
             "houses": houses, "days": days, "readings": status["published"], "invoices": invoices,
             "seconds": round(elapsed, 1), "readings_per_s": round(status["published"] / elapsed),
-            "replay_readings_per_s": round(status["published"] / replay_s), "peak_memory_mib": memory,
+            "stage_readings_per_s": {stage: round(status["published"] / s) for stage, s in done_s.items()},
+            "replay_readings_per_s": round(status["published"] / done_s["replay"]), "peak_memory_mib": memory,
             "instances": scale,
         }
     finally:

@@ -9,7 +9,8 @@
 #         answers (Kafka: a metadata request; PostgreSQL: a query as the app role).
 # stop    graceful shutdown, then SIGKILL after a timeout; leaves no process behind.
 # status  one line per component; exit 0 only if every component asked about runs.
-# reset   stop, then wipe the component's state (the Kafka jars are kept).
+# reset   stop, then wipe the component's state (the Kafka jars are kept; a Kafka reset also
+#         forgets the replay checkpoints, which describe the wiped topics).
 # Every command is idempotent. Settings: EC_* variables from the environment or
 # <repo>/.env (copied from .env.example when missing); see deploy/local/README.md.
 set -euo pipefail
@@ -250,7 +251,9 @@ kafka_status() {
 kafka_reset() {
   kafka_stop
   rm -rf "$kafka_dir/data" "$kafka_logs" "$kafka_dir/cluster.id" "$kafka_dir/server.properties"
-  log "kafka: state wiped (jars kept in $kafka_libs)"
+  # The replay checkpoints say what was published to the wiped topics: they go with them.
+  rm -rf "$run_dir/meter-ingest"
+  log "kafka: state wiped, replay checkpoints with it (jars kept in $kafka_libs)"
 }
 
 # --- PostgreSQL --------------------------------------------------------------

@@ -13,6 +13,7 @@ import json
 import time
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -91,7 +92,7 @@ def _offer_reserve(resident: Resident, sim_day: date) -> str | None:
         return f"{resident.username}'s offer was refused: {error.message}"
     resident.offered.add(month)
     return (f"{resident.username} offers {offer.get('energy_wh', '?')} Wh of reserve for {delivery} "
-            f"at >= ${offer.get('min_price_usd_per_kwh')}/kWh")
+            f"at >= ${Decimal(offer['min_price_usd_per_kwh']):.4f}/kWh")
 
 
 def _resident_view(resident: Resident) -> list[Any]:
@@ -99,7 +100,7 @@ def _resident_view(resident: Resident) -> list[Any]:
     invoices = resident.api.get("billing", "/resident/invoices")
     latest = invoices[-1] if invoices else None
     return [
-        resident.username, account["name"], f"${account['rate_usd_per_kwh']}/kWh",
+        resident.username, account["name"], f"${Decimal(account['rate_usd_per_kwh']):.4f}/kWh",
         latest["period"] if latest else "-", dollars(latest["total_cents"]) if latest else "-",
         dollars(account["balance_cents"]), "[red]PAST DUE[/red]" if account["past_due"] else "ok",
     ]

@@ -4,7 +4,6 @@ import importlib
 import re
 import subprocess
 import tomllib
-from pathlib import Path
 
 import pytest
 import yaml

@@ -138,3 +138,47 @@ async def test_the_database_session_writes_and_reads_back_in_one_transaction(inf
         assert name.endswith("_test")
     finally:
         await engine.dispose()
+
+
+async def test_a_commit_overtaken_by_a_rebalance_is_skipped_and_the_new_owner_rereads(infrastructure):
+    from aiokafka import TopicPartition
+    from aiokafka.structs import OffsetAndMetadata
+
+    from energychain_shared.kafka import commit_after_effects
+
+    topic_name = await fresh_topic(infrastructure)
+    sent = [reading(house, hour) for house in range(24) for hour in range(5)]
+    await produce(infrastructure, topic_name, sent)
+    group = f"g-{uuid.uuid4().hex[:6]}"
+
+    first = make_consumer(infrastructure, topic_name, group_id=group, client_id="first")
+    await first.start()
+    second = make_consumer(infrastructure, topic_name, group_id=group, client_id="second")
+    try:
+        polled = await drain(first, expected=len(sent))  # the only member: it has every partition
+        handled = {}
+        for record in polled:
+            handled[TopicPartition(record.topic, record.partition)] = OffsetAndMetadata(record.offset + 1, "")
+        await second.start()  # joins while `first` still holds offsets for every partition
+        reread = []
+        async with asyncio.timeout(30):
+            while not (second.assignment() and len(first.assignment()) < METER_READINGS.partitions):
+                _, batch = await asyncio.gather(first.getmany(timeout_ms=200), second.getmany(timeout_ms=200))
+                reread += [record for records in batch.values() for record in records]
+        moved = set(handled) - first.assignment()
+        assert moved, "the rebalance moved no partition to the second member"
+
+        assert await commit_after_effects(first, handled) is False  # not fatal: the worker carries on
+        if not reread:
+            reread = await drain(second, expected=1)
+        first_offsets = {}
+        for record in reread:
+            first_offsets.setdefault(TopicPartition(record.topic, record.partition), record.offset)
+        assert set(first_offsets) <= moved
+        assert set(first_offsets.values()) == {0}, "the new owner re-reads from the last commit (none: the start)"
+        kept = {tp: o for tp, o in handled.items() if tp in first.assignment()}
+        assert await commit_after_effects(first, kept) is True
+        assert {tp: (await first.committed(tp)) for tp in kept} == {tp: o.offset for tp, o in kept.items()}
+    finally:
+        await first.stop()
+        await second.stop()

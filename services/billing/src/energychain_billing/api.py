@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from contextlib import asynccontextmanager
 from datetime import datetime, timedelta, timezone
 from typing import Annotated, Any, Literal
 
@@ -11,14 +10,13 @@ from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from energychain_shared import keys
 from energychain_shared.auth import Principal, Role, require_role
-from energychain_shared.kafka import make_producer
-from energychain_shared.observability import install_health
 from energychain_shared.pg import relay
 from energychain_shared.registry import Resident
+from energychain_shared.service_api import create_service_app
 
 from energychain_billing import metrics, service
+from energychain_billing.bootstrap import build_context
 from energychain_billing.domain.payments import InvalidPayment, parse_amount_cents, parse_method, request_fingerprint
 from energychain_billing.settings import BillingSettings
 
@@ -67,38 +65,13 @@ def _instant(value: str, field: str) -> datetime:
 def create_app(settings: BillingSettings, *, context: service.BillingContext | None = None, producer=None) -> FastAPI:
     """Billing's FastAPI app; the lifespan builds the context and producer unless given (tests)."""
 
-    @asynccontextmanager
-    async def lifespan(app: FastAPI):
-        from energychain_billing.bootstrap import build_context
-
-        owned_ctx, owned_producer = context is None, producer is None
-        app.state.ctx = context or await build_context(settings)
-        app.state.producer = producer or make_producer(settings, client_id="billing-api")
-        if owned_producer:
-            await app.state.producer.start()
-        try:
-            yield
-        finally:
-            if owned_producer:
-                await app.state.producer.stop()
-            if owned_ctx:
-                await app.state.ctx.pool.close()
-
-    app = FastAPI(title="EnergyChain billing", version="0.1.0", lifespan=lifespan)
-    if context is not None:
-        app.state.ctx, app.state.producer = context, producer
-    app.state.token_public_key = keys.load_public_key(settings.resolved_keys_dir, keys.TOKEN_KEY)
+    app = create_service_app(settings, title="EnergyChain billing", build_context=build_context, context=context,
+                             producer_client_id="billing-api", producer=producer)
 
     @app.exception_handler(service.PaymentRefused)
     async def refused(_request: Request, error: service.PaymentRefused) -> JSONResponse:
         metrics.PAYMENTS_REFUSED.labels(error.field).inc()
         return JSONResponse(status_code=error.status, content={"detail": {"field": error.field, "message": error.message}})
-
-    async def _check_db() -> None:
-        async with app.state.ctx.pool.acquire() as connection:
-            await connection.fetchval("SELECT 1 FROM schema_migrations LIMIT 1")
-
-    install_health(app, {"database": _check_db})
 
     def ctx(request: Request) -> service.BillingContext:
         return request.app.state.ctx

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-from contextlib import asynccontextmanager
 from datetime import datetime, timezone
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
 
-from energychain_shared import keys
 from energychain_shared.auth import Principal, Role, require_role
-from energychain_shared.observability import install_health
 from energychain_shared.registry import Municipality
+from energychain_shared.service_api import create_service_app
 
 from energychain_escrow import service
+from energychain_escrow.bootstrap import build_context
 from energychain_escrow.settings import EscrowSettings
 
 UTC = timezone.utc
@@ -35,27 +34,7 @@ def _aware(value: datetime | None) -> datetime | None:
 def create_app(settings: EscrowSettings, *, context: service.EscrowContext | None = None) -> FastAPI:
     """Escrow's FastAPI app; the lifespan builds the context unless given (tests)."""
 
-    @asynccontextmanager
-    async def lifespan(app: FastAPI):
-        from energychain_escrow.bootstrap import build_context
-
-        app.state.ctx = context or await build_context(settings)
-        try:
-            yield
-        finally:
-            if context is None:
-                await app.state.ctx.pool.close()
-
-    app = FastAPI(title="EnergyChain escrow", version="0.1.0", lifespan=lifespan)
-    if context is not None:
-        app.state.ctx = context
-    app.state.token_public_key = keys.load_public_key(settings.resolved_keys_dir, keys.TOKEN_KEY)
-
-    async def _check_db() -> None:
-        async with app.state.ctx.pool.acquire() as connection:
-            await connection.fetchval("SELECT 1 FROM schema_migrations LIMIT 1")
-
-    install_health(app, {"database": _check_db})
+    app = create_service_app(settings, title="EnergyChain escrow", build_context=build_context, context=context)
 
     def ctx(request: Request) -> service.EscrowContext:
         return request.app.state.ctx

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from contextlib import asynccontextmanager
 from datetime import date, datetime, time, timedelta, timezone
 from decimal import Decimal
 from typing import Annotated, Any
@@ -12,13 +11,12 @@ from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from energychain_shared import keys
 from energychain_shared.auth import Principal, Role, require_role
-from energychain_shared.kafka import make_producer
-from energychain_shared.observability import install_health
 from energychain_shared.pg import relay
+from energychain_shared.service_api import create_service_app
 
 from energychain_market import service
+from energychain_market.bootstrap import build_context
 from energychain_market.domain.offers import ALLOWED_RESERVE_PERCENTS, OfferRefused, OfferRequest
 from energychain_market.settings import MarketSettings
 
@@ -58,29 +56,8 @@ def _range(start: date, end: date) -> tuple[datetime, datetime]:
 def create_app(settings: MarketSettings, *, context: service.MarketContext | None = None, producer=None) -> FastAPI:
     """The market's FastAPI app; the lifespan builds the context and producer unless given (tests)."""
 
-    @asynccontextmanager
-    async def lifespan(app: FastAPI):
-        from energychain_market.bootstrap import build_context
-
-        owned_ctx = context is None
-        owned_producer = producer is None
-        app.state.ctx = context or await build_context(settings)
-        app.state.producer = producer or make_producer(settings, client_id="gsa-market-api")
-        if owned_producer:
-            await app.state.producer.start()
-        try:
-            yield
-        finally:
-            if owned_producer:
-                await app.state.producer.stop()
-            if owned_ctx:
-                await app.state.ctx.pool.close()
-
-    app = FastAPI(title="EnergyChain GSA market", version="0.1.0", lifespan=lifespan)
-    if context is not None:  # given by the caller (tests): usable without running the lifespan
-        app.state.ctx = context
-        app.state.producer = producer
-    app.state.token_public_key = keys.load_public_key(settings.resolved_keys_dir, keys.TOKEN_KEY)
+    app = create_service_app(settings, title="EnergyChain GSA market", build_context=build_context, context=context,
+                             producer_client_id="gsa-market-api", producer=producer)
 
     @app.exception_handler(OfferRefused)
     async def refused(_request: Request, error: OfferRefused) -> JSONResponse:
@@ -88,12 +65,6 @@ def create_app(settings: MarketSettings, *, context: service.MarketContext | Non
             status_code=error.status,
             content={"detail": {"rule": error.rule, "field": error.field, "message": error.message}},
         )
-
-    async def _check_db() -> None:
-        async with app.state.ctx.pool.acquire() as connection:
-            await connection.fetchval("SELECT 1 FROM schema_migrations LIMIT 1")
-
-    install_health(app, {"database": _check_db})
 
     async def _publish(request: Request) -> None:
         try:

@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from energychain_ledger.verification import verify_channel
 from energychain_shared import keys as key_files
-from energychain_shared.events import LedgerAppendRejected, Transfer, decode, encode
+from energychain_shared.events import LedgerAppendRejected, Transfer, decode
 from energychain_shared.kafka import make_consumer, make_producer, publish
 from energychain_shared.ledger_client import signed_append
 from energychain_shared.topics import LEDGER_APPENDS, LEDGER_DEAD_LETTERS

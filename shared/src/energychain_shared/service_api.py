@@ -1,0 +1,59 @@
+"""What every stream service's HTTP app does the same way: its context, its producer, health, the token key.
+
+billing, escrow and gsa-market each build a context (settings, registry, a PostgreSQL
+pool) in `bootstrap.build_context`; their FastAPI apps start from `create_service_app`
+and add their own routes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+
+from energychain_shared import keys
+from energychain_shared.kafka import make_producer
+from energychain_shared.observability import install_health
+from energychain_shared.settings import CommonSettings
+
+
+def create_service_app(
+    settings: CommonSettings, *, title: str, build_context: Callable[[Any], Awaitable[Any]],
+    context: Any | None = None, producer_client_id: str | None = None, producer: Any | None = None,
+) -> FastAPI:
+    """A FastAPI app whose lifespan builds the service's context (and a producer when
+    ``producer_client_id`` is given) unless the caller passes them (tests), with the token
+    public key loaded and `/healthz`, `/readyz`, `/metrics`; readiness asks the service's
+    migrated schema (its ``schema_migrations`` table) through the context's pool.
+    """
+    owns_context = context is None
+    owns_producer = producer is None and producer_client_id is not None
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        app.state.ctx = context or await build_context(settings)
+        app.state.producer = producer
+        if owns_producer:
+            app.state.producer = make_producer(settings, client_id=producer_client_id)
+            await app.state.producer.start()
+        try:
+            yield
+        finally:
+            if owns_producer:
+                await app.state.producer.stop()
+            if owns_context:
+                await app.state.ctx.pool.close()
+
+    app = FastAPI(title=title, version="0.1.0", lifespan=lifespan)
+    if context is not None:  # given by the caller (tests): usable without running the lifespan
+        app.state.ctx, app.state.producer = context, producer
+    app.state.token_public_key = keys.load_public_key(settings.resolved_keys_dir, keys.TOKEN_KEY)
+
+    async def schema_migrated() -> None:
+        async with app.state.ctx.pool.acquire() as connection:
+            await connection.fetchval("SELECT 1 FROM schema_migrations LIMIT 1")
+
+    install_health(app, {"database": schema_migrated})
+    return app

@@ -182,3 +182,37 @@ async def test_a_commit_overtaken_by_a_rebalance_is_skipped_and_the_new_owner_re
     finally:
         await first.stop()
         await second.stop()
+
+
+async def test_a_failed_batch_is_read_again_from_the_committed_offsets_and_the_worker_carries_on(infrastructure):
+    from energychain_shared.kafka import commit_after_effects, poll_until_stopped
+
+    topic_name = await fresh_topic(infrastructure)
+    sent = [reading(house, hour) for house in range(12) for hour in range(10)]
+    await produce(infrastructure, topic_name, sent)
+    consumer = make_consumer(infrastructure, topic_name, group_id=f"g-{uuid.uuid4().hex[:6]}", client_id="flaky",
+                             max_poll_records=25)
+    stop = asyncio.Event()
+    durable: list[str] = []  # what a handler made durable, in the order it did
+    failures = []
+
+    async def on_batches(batches) -> None:
+        records = [r for batch in batches.values() for r in batch]
+        if len(failures) < 2 and durable:  # twice, after some progress: the database went away mid-batch
+            durable.extend(decode(r.value).event_id for r in records[: len(records) // 2])
+            failures.append(len(records))
+            raise ConnectionError("database unavailable")
+        durable.extend(decode(r.value).event_id for r in records)
+        await commit_after_effects(consumer)
+        if set(durable) >= {e.event_id for e in sent}:
+            stop.set()
+
+    await consumer.start()
+    try:
+        async with asyncio.timeout(60):
+            await poll_until_stopped(consumer, stop, on_batches, what="test batch")
+    finally:
+        await consumer.stop()
+    assert len(failures) == 2
+    assert set(durable) == {e.event_id for e in sent}, "every event handled despite the failures"
+    assert len(durable) > len(sent), "the failed batches were read again (handlers are idempotent)"

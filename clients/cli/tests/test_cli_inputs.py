@@ -1,6 +1,6 @@
-"""The CLI checks amounts before calling the API and reads the role from the saved token."""
+"""The CLI checks amounts and times before calling the API and reads the role from the saved token."""
 
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 
 import typer
 import pytest
@@ -9,7 +9,7 @@ from energychain_shared import keys
 from energychain_shared.auth import Principal, Role, issue_token
 
 from energychain_cli.client import Api
-from energychain_cli.main import current_role, parse_amount
+from energychain_cli.main import _utc_iso, current_role, parse_amount
 
 pytestmark = pytest.mark.unit
 
@@ -33,3 +33,9 @@ def test_the_role_comes_from_the_saved_token(tmp_path, ec_settings):
         ttl=timedelta(minutes=5),
     )
     assert current_role(Api(ec_settings, token=token)) == "municipality"
+
+
+def test_a_transactions_range_typed_without_a_zone_is_sent_as_utc():
+    assert _utc_iso(datetime(2021, 9, 1)) == "2021-09-01T00:00:00+00:00"
+    assert _utc_iso(datetime(2021, 9, 1, tzinfo=timezone(timedelta(hours=-7)))) == "2021-09-01T00:00:00-07:00"
+    assert _utc_iso(None) is None

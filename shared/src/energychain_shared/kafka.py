@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -75,6 +75,66 @@ async def commit_after_effects(consumer: AIOKafkaConsumer, offsets: dict | None 
         log.warning("offset commit skipped after a rebalance; the new owner re-reads: %s", error)
         return False
     return True
+
+
+async def rewind_to_committed(consumer: AIOKafkaConsumer) -> None:
+    """Position every assigned partition at its last committed offset (the beginning when none is)."""
+    for partition in consumer.assignment():
+        offset = await consumer.committed(partition)
+        if offset is None or offset < 0:
+            await consumer.seek_to_beginning(partition)
+        else:
+            consumer.seek(partition, offset)
+
+
+async def pause_unless_stopped(stop: asyncio.Event, seconds: float) -> None:
+    """Sleep ``seconds``, or less when ``stop`` is set meanwhile."""
+    try:
+        await asyncio.wait_for(stop.wait(), timeout=seconds)
+    except asyncio.TimeoutError:
+        pass
+
+
+async def retry_from_committed(
+    consumer: AIOKafkaConsumer, stop: asyncio.Event, run: Callable[[], Awaitable[None]], *,
+    what: str, max_pause_s: float = 30.0,
+) -> None:
+    """Run a consume loop until ``stop``; when it fails, pause and run it again from the committed offsets.
+
+    A worker must not die because PostgreSQL restarted or the broker timed out mid-batch:
+    the failed batch's offsets were never committed, so after a pause (doubling up to
+    ``max_pause_s``) every assigned partition is re-read from its last commit. Handlers are
+    idempotent on event ids, so what the failed batch had already made durable is not done twice.
+    """
+    pause = 1.0
+    failed = False
+    while not stop.is_set():
+        try:
+            if failed:
+                await rewind_to_committed(consumer)
+                failed = False
+            await run()
+            return
+        except Exception:
+            log.exception("%s failed; re-reading from the last committed offsets in %.0f s", what, pause)
+            failed = True
+            await pause_unless_stopped(stop, pause)
+            pause = min(pause * 2, max_pause_s)
+
+
+async def poll_until_stopped(
+    consumer: AIOKafkaConsumer, stop: asyncio.Event,
+    on_batches: Callable[[dict], Awaitable[None]], *, what: str, timeout_ms: int = 500,
+) -> None:
+    """Poll and hand each non-empty batch to ``on_batches`` (effects, then commit) until ``stop``, surviving failures."""
+
+    async def loop() -> None:
+        while not stop.is_set():
+            batches = await consumer.getmany(timeout_ms=timeout_ms)
+            if batches:
+                await on_batches(batches)
+
+    await retry_from_committed(consumer, stop, loop, what=what)
 
 
 async def publish(producer: AIOKafkaProducer, topic_name: str, event: Event, *, partition: int | None = None):

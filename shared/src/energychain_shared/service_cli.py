@@ -109,8 +109,9 @@ async def consume_and_relay(
 
     ``after`` also runs every ``every_s`` seconds while nothing arrives, so work decided
     elsewhere (an API's outbox rows, scheduled steps) is never left waiting for traffic.
+    A failed batch is retried from the committed offsets after a pause (`poll_until_stopped`).
     """
-    from energychain_shared.kafka import commit_after_effects
+    from energychain_shared.kafka import commit_after_effects, pause_unless_stopped, poll_until_stopped
 
     lock = asyncio.Lock()
 
@@ -124,20 +125,17 @@ async def consume_and_relay(
                 await step()
             except Exception:  # state and outbox are durable: the next step retries
                 log.exception("periodic step failed; retrying")
-            try:
-                await asyncio.wait_for(stop.wait(), timeout=every_s)
-            except asyncio.TimeoutError:
-                pass
+            await pause_unless_stopped(stop, every_s)
+
+    async def on_batches(batches: dict) -> None:
+        await handle(batches)
+        await commit_after_effects(consumer)
+        await step()
 
     ticker = asyncio.create_task(periodically())
     await consumer.start()
     try:
-        while not stop.is_set():
-            batches = await consumer.getmany(timeout_ms=500)
-            if batches:
-                await handle(batches)
-                await commit_after_effects(consumer)
-                await step()
+        await poll_until_stopped(consumer, stop, on_batches, what="batch")
     finally:
         stop.set()
         await consumer.stop()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 import time
-from datetime import datetime
+from datetime import datetime, timezone
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Optional
 
@@ -125,6 +125,13 @@ def verify(channel: Annotated[Optional[str], typer.Option(help="One channel; def
         raise typer.Exit(1)
 
 
+def _utc_iso(value: datetime | None) -> str | None:
+    """A time typed without a zone is UTC (the ledger's event times are)."""
+    if value is None:
+        return None
+    return (value if value.tzinfo else value.replace(tzinfo=timezone.utc)).isoformat()
+
+
 @app.command()
 def transactions(
     channel: Annotated[Optional[str], typer.Option(help="Ledger channel; default your own.")] = None,
@@ -138,7 +145,7 @@ def transactions(
     if channel is None:
         channel = call(client.get, "ledger", "/channels")[0]["channel"]
     page = call(client.get, "ledger", f"/channels/{channel}/entries", kind=kind, limit=limit,
-                **{"from": from_time and from_time.isoformat(), "to": to_time and to_time.isoformat()})
+                **{"from": _utc_iso(from_time), "to": _utc_iso(to_time)})
     rows = [{"seq": e.get("seq"), "time": e.get("event_time"), "kind": e.get("kind"), "entry": e.get("entry_id")}
             for e in page.get("entries", [])]
     console.print(table(f"{channel}", rows, ["seq", "time", "kind", "entry"]))

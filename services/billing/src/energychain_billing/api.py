@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from datetime import datetime, timedelta, timezone
 from typing import Annotated, Any, Literal
 
@@ -47,19 +48,17 @@ def _refusal(status: int, field: str, message: str) -> HTTPException:
 def _month(value: str | None, field: str) -> str | None:
     if value is None:
         return None
-    try:
-        datetime.strptime(value, "%Y-%m")
-    except ValueError:
-        raise _refusal(422, field, "must be a month, YYYY-MM") from None
+    if not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", value):  # months compare as strings: two digits
+        raise _refusal(422, field, "must be a month, YYYY-MM")
     return value
 
 
 def _instant(value: str, field: str) -> datetime:
     try:
         parsed = datetime.fromisoformat(value)
-    except ValueError:
+        return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    except (ValueError, OverflowError):
         raise _refusal(422, field, "must be an ISO-8601 date or time") from None
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
 
 def create_app(settings: BillingSettings, *, context: service.BillingContext | None = None, producer=None) -> FastAPI:

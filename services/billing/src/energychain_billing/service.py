@@ -192,14 +192,27 @@ async def _advance(
         r["house_id"]
         for r in await connection.fetch("SELECT house_id FROM houses WHERE partition = $1 ORDER BY house_id", partition)
     ]
+    # A period that ends before a house's first reading or credit has nothing to bill: start
+    # from there, not from the partition's first watermark (which may be the epoch).
+    first_data = {
+        r["house_id"]: r["first"]
+        for r in await connection.fetch(
+            "SELECT house_id, min(first) AS first FROM ("
+            " SELECT house_id, min(interval_start) AS first FROM hourly WHERE house_id = ANY($1::text[]) GROUP BY 1"
+            " UNION ALL"
+            " SELECT house_id, min(delivery_hour) FROM trade_credits WHERE house_id = ANY($1::text[]) GROUP BY 1"
+            ") AS firsts GROUP BY house_id",
+            houses,
+        )
+    }
     closes: list[tuple[datetime, str, BillingPeriod]] = []
     dues: set[tuple[datetime, str]] = set()
     for house_id in houses:
         resident = ctx.resident(house_id)
-        if resident is None:
+        if resident is None or house_id not in first_data:
             continue
         schedule = ctx.schedules[resident.municipality_id]
-        for period in schedule.periods_closing(after, upto):
+        for period in schedule.periods_closing(max(after, first_data[house_id]), upto):
             closes.append((schedule.issued_at(period), house_id, period))
             if schedule.due_at(period) <= upto:  # issued and due within the same step
                 dues.add((schedule.due_at(period), house_id))
@@ -260,9 +273,11 @@ async def _close_period(
         return None
     tariff = ctx.tariff(resident)
     current, late = await _energy_by_year(connection, tariff, house_id, period)
+    # Settlements arrive on another consumer, without this partition's lock: the invoice takes
+    # exactly the credits it read (locked), never one committed between this read and the update.
     credits = await connection.fetch(
-        "SELECT delivery_hour, credit_cents, refill_wh FROM trade_credits "
-        "WHERE house_id = $1 AND invoice_id IS NULL AND delivery_hour < $2",
+        "SELECT settlement_id, delivery_hour, credit_cents, refill_wh FROM trade_credits "
+        "WHERE house_id = $1 AND invoice_id IS NULL AND delivery_hour < $2 FOR UPDATE",
         house_id, period.end,
     )
     previous = await connection.fetchrow(
@@ -302,8 +317,8 @@ async def _close_period(
         house_id, invoice_id, period.end,
     )
     await connection.execute(
-        "UPDATE trade_credits SET invoice_id = $2 WHERE house_id = $1 AND invoice_id IS NULL AND delivery_hour < $3",
-        house_id, invoice_id, period.end,
+        "UPDATE trade_credits SET invoice_id = $2 WHERE settlement_id = ANY($1::text[])",
+        [c["settlement_id"] for c in credits], invoice_id,
     )
     issued = events.InvoiceIssued(
         event_id=deterministic_id("invoice-issued", invoice_id),
@@ -517,7 +532,8 @@ def _summary(row, status) -> dict:
 
 async def invoices_of(ctx: BillingContext, house_id: str) -> tuple[list[dict], Statement, datetime | None]:
     """Every invoice of the house with what is paid, oldest first, and the house's statement."""
-    async with ctx.pool.acquire() as connection:
+    # One snapshot: an invoice issued meanwhile is in both the statement and the rows, or in neither.
+    async with ctx.pool.acquire() as connection, connection.transaction(isolation="repeatable_read", readonly=True):
         now = await sim_time_of(connection, house_id)
         position = await _statement(connection, house_id, now)
         rows = await connection.fetch(

@@ -41,13 +41,19 @@ def transfers_of(moved: events.EscrowMoved) -> list[Transfer]:
 
 
 def ledger_entry(key: Ed25519PrivateKey, moved: events.EscrowMoved) -> events.LedgerAppendRequested:
-    """The movement on the municipality's channel, and on the resident's where it concerns the resident's debt."""
+    """The movement on the municipality's channel, and on the resident's where it concerns the resident's debt.
+
+    An entry a resident can read leaves out the escrow account's balance: residents never
+    see escrow accounts (the municipality reads the balance from escrow's API and the
+    ledger's postings).
+    """
     channels = [municipality_channel(moved.municipality_id)]
+    hidden = {"event_type", "schema_version", "producer"}
     if moved.kind in ("repayment", "past_due_cover") and moved.house_id:
         channels.append(resident_channel(moved.house_id))
+        hidden.add("balance_after_cents")
     return signed_append(
         key=key, producer=SERVICE_NAME, entry_id=deterministic_id("escrow-ledger", moved.movement_id),
         channels=channels, kind=f"escrow_{moved.kind}", occurred_at=moved.occurred_at,
-        body=moved.model_dump(mode="json", exclude={"event_type", "schema_version", "producer"}),
-        transfers=transfers_of(moved),
+        body=moved.model_dump(mode="json", exclude=hidden), transfers=transfers_of(moved),
     )

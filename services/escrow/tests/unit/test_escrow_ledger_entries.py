@@ -84,6 +84,13 @@ def test_appends_go_to_the_municipality_channel_and_to_the_resident_channel_only
         assert list(append.channels) == expected, kind
 
 
+def test_an_entry_a_resident_can_read_does_not_show_the_escrow_balance():
+    for kind, amount in (("repayment", 5_000), ("past_due_cover", -4_000)):
+        body = ledger_entry(KEY, moved(kind, amount)).body
+        assert "balance_after_cents" not in body and body["amount_cents"] == amount, kind
+    assert "balance_after_cents" in ledger_entry(KEY, moved("payment_share", 167)).body  # municipality's channel only
+
+
 def test_appends_are_signed_by_escrow_and_their_ids_follow_the_movement():
     one = ledger_entry(KEY, moved("payment_share", 167))
     assert keys.verify(KEY.public_key(), one.signing_payload(), one.signature)

@@ -39,9 +39,10 @@ Resident = Annotated[Principal, Depends(require_role(Role.RESIDENT))]
 Gsa = Annotated[Principal, Depends(require_role(Role.GSA))]
 
 
-def _house(principal: Principal) -> str:
-    if not principal.house_id:
-        raise HTTPException(403, detail="token has no house: not a resident of the program")
+def _house(request: Request, principal: Principal) -> str:
+    """The caller's house, from the token, if the registry knows it (403 otherwise)."""
+    if not principal.house_id or principal.house_id not in request.app.state.ctx.registry.by_house:
+        raise HTTPException(403, detail="token: no registered house for this resident")
     return principal.house_id
 
 
@@ -50,7 +51,10 @@ def _range(start: date, end: date) -> tuple[datetime, datetime]:
         raise HTTPException(422, detail="end: must be on or after start")
     if (end - start).days > MAX_RANGE_DAYS:
         raise HTTPException(422, detail=f"end: range is limited to {MAX_RANGE_DAYS} days")
-    return datetime.combine(start, time(0), UTC), datetime.combine(end + timedelta(days=1), time(0), UTC)
+    try:
+        return datetime.combine(start, time(0), UTC), datetime.combine(end + timedelta(days=1), time(0), UTC)
+    except OverflowError:
+        raise HTTPException(422, detail="end: must be a date before 9999-12-31") from None
 
 
 def create_app(settings: MarketSettings, *, context: service.MarketContext | None = None, producer=None) -> FastAPI:
@@ -81,7 +85,7 @@ def create_app(settings: MarketSettings, *, context: service.MarketContext | Non
         """Offer part of the battery reserve for a delivery day at a minimum price."""
         view = await service.place_offer(
             ctx(request),
-            house_id=_house(principal),
+            house_id=_house(request, principal),
             request=OfferRequest(body.reserve_percent, body.delivery_day, body.min_price_usd_per_kwh),
         )
         await _publish(request)
@@ -90,21 +94,20 @@ def create_app(settings: MarketSettings, *, context: service.MarketContext | Non
     @app.post("/resident/offers/{offer_id}/cancel", tags=["resident"])
     async def cancel(offer_id: str, request: Request, principal: Resident) -> dict[str, Any]:
         """Cancel an open offer (409 once it has cleared)."""
-        view = await service.cancel_offer(ctx(request), house_id=_house(principal), offer_id=offer_id)
+        view = await service.cancel_offer(ctx(request), house_id=_house(request, principal), offer_id=offer_id)
         await _publish(request)
         return view
 
     @app.get("/resident/offers", tags=["resident"])
     async def my_offers(request: Request, principal: Resident) -> dict[str, Any]:
         """The resident's own offers, newest delivery day first, with outcomes and settlements."""
+        house_id = _house(request, principal)
         async with ctx(request).pool.acquire() as connection:
             offers = await connection.fetch(
-                "SELECT * FROM offers WHERE house_id = $1 ORDER BY delivery_day DESC, offered_at DESC",
-                _house(principal),
+                "SELECT * FROM offers WHERE house_id = $1 ORDER BY delivery_day DESC, offered_at DESC", house_id
             )
             settlements = {
-                r["offer_id"]: r
-                for r in await connection.fetch("SELECT * FROM settlements WHERE house_id = $1", _house(principal))
+                r["offer_id"]: r for r in await connection.fetch("SELECT * FROM settlements WHERE house_id = $1", house_id)
             }
         return {"offers": [service.offer_view(o, settlements.get(o["offer_id"])) for o in offers]}
 
@@ -112,7 +115,7 @@ def create_app(settings: MarketSettings, *, context: service.MarketContext | Non
     async def terms(request: Request, principal: Resident) -> dict[str, Any]:
         """What the resident may offer now: percentages, reserve, the price floor and ceiling, the earliest day."""
         context = ctx(request)
-        resident_terms = service.terms_of(context.registry, _house(principal))
+        resident_terms = service.terms_of(context.registry, _house(request, principal))
         async with context.pool.acquire() as connection:
             now = await service.current_sim_time(connection)
         from energychain_market.domain.offers import current_rate

@@ -9,7 +9,7 @@ from datetime import datetime
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from energychain_shared import events, topics
-from energychain_shared.kafka import commit_after_effects, make_consumer
+from energychain_shared.kafka import commit_after_effects, make_consumer, pause_unless_stopped, poll_until_stopped
 from energychain_shared.pg import relay
 
 from energychain_market import metrics, service
@@ -62,17 +62,17 @@ async def handle_readings_batch(ctx: service.MarketContext, records, *, topic: s
     return len(rows)
 
 
-async def _consume(consumer: AIOKafkaConsumer, handle, after, stop: asyncio.Event) -> None:
+async def _consume(consumer: AIOKafkaConsumer, handle, after, stop: asyncio.Event, *, what: str) -> None:
+    async def on_batches(batches) -> None:
+        for partition, records in batches.items():
+            await handle(partition, records)
+        # Offsets only after the batch's effect committed in PostgreSQL.
+        await commit_after_effects(consumer)
+        await after()
+
     await consumer.start()
     try:
-        while not stop.is_set():
-            batches = await consumer.getmany(timeout_ms=500)
-            for partition, records in batches.items():
-                await handle(partition, records)
-            if batches:
-                # Offsets only after the batch's effect committed in PostgreSQL.
-                await commit_after_effects(consumer)
-                await after()
+        await poll_until_stopped(consumer, stop, on_batches, what=what)
     finally:
         await consumer.stop()
 
@@ -109,13 +109,10 @@ async def run_worker(ctx: service.MarketContext, producer: AIOKafkaProducer, sto
                 await after()
             except Exception:  # the relay retries: the outbox keeps every unpublished event
                 log.exception("outbox relay failed; retrying")
-            try:
-                await asyncio.wait_for(stop.wait(), timeout=2)
-            except asyncio.TimeoutError:
-                pass
+            await pause_unless_stopped(stop, 2)
 
     await asyncio.gather(
-        _consume(clock_consumer, on_clock, after, stop),
-        _consume(readings_consumer, on_readings, after, stop),
+        _consume(clock_consumer, on_clock, after, stop, what="clock batch"),
+        _consume(readings_consumer, on_readings, after, stop, what="readings batch"),
         relay_periodically(),
     )

@@ -87,6 +87,15 @@ def test_minimum_price_floor_follows_the_escalator_in_later_contract_years():
     )
 
 
+def test_the_floor_in_a_later_contract_year_is_the_rate_billed_to_six_decimals_so_it_can_be_offered():
+    fifth_year = datetime(2025, 7, 20, 17, tzinfo=timezone.utc)  # 0.23 x 1.02^4 = 0.248959...68
+    assert current_rate(TERMS, fifth_year) == Decimal("0.248959")
+    assert _validate(now=fifth_year, day=date(2025, 7, 21), price="0.248959").min_price_usd_per_kwh == Decimal(
+        "0.248959"
+    )
+    assert _refusal(now=fifth_year, day=date(2025, 7, 21), price="0.248958").rule == "min_price_at_least_ppa_rate"
+
+
 def test_minimum_price_must_be_at_most_one_dollar_per_kwh():
     assert _validate(price="1.00").min_price_usd_per_kwh == Decimal("1.00")
     assert _refusal(price="1.000001").rule == "min_price_at_most_maximum"

@@ -306,7 +306,7 @@ def build_app(
         ledger: LedgerDep, principal: PrincipalDep, channel: ChannelPath,
         kind: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
         start: From = None, end: To = None,
-        cursor: Annotated[int, Query(ge=0, description="return entries with seq > cursor")] = 0,
+        cursor: Annotated[int, Query(ge=0, le=2**63 - 1, description="return entries with seq > cursor")] = 0,
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     ) -> EntryPage:
         """A member's page of a channel's entries, by seq, filtered by kind and event time."""

@@ -21,8 +21,9 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Literal
 from zoneinfo import ZoneInfo
 
+from energychain_shared.registry import escalated_rate
+
 BillingBasis = Literal["delivered", "all_consumption"]
-RATE_QUANTUM = Decimal("0.000001")
 WH_PER_KWH = Decimal(1000)
 
 
@@ -55,10 +56,7 @@ class Tariff:
 
     def rate_for_year(self, year: int) -> Decimal:
         """The escalated rate of contract year ``year``, half-up to 6 decimals."""
-        if year < 1:
-            raise ValueError("contract years start at 1")
-        factor = (Decimal(1) + self.escalator_percent / Decimal(100)) ** (year - 1)
-        return (self.rate_usd_per_kwh * factor).quantize(RATE_QUANTUM, rounding=ROUND_HALF_UP)
+        return escalated_rate(self.rate_usd_per_kwh, self.escalator_percent, year)
 
     def rate_at(self, instant: datetime) -> Decimal:
         """The escalated rate applying to the hour starting at ``instant``."""

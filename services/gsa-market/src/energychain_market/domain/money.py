@@ -38,10 +38,3 @@ def proceeds_cents(energy_wh: int, price_usd_per_mwh: Decimal) -> int:
 def fee_cents(proceeds: int, fee_percent: Decimal) -> int:
     """The GSA's fee on ``proceeds`` cents, rounded half-up to the cent."""
     return round_half_up_cents(Decimal(proceeds) * fee_percent / 100)
-
-
-def escalated_rate(rate_usd_per_kwh: Decimal, escalator_percent: Decimal, contract_year: int) -> Decimal:
-    """The PPA rate in contract year n: rate x (1 + escalator)^(n-1), exact."""
-    if contract_year < 1:
-        raise ValueError(f"contract_year must be >= 1, got {contract_year}")
-    return rate_usd_per_kwh * (1 + escalator_percent / 100) ** (contract_year - 1)

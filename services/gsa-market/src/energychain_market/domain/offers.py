@@ -8,8 +8,9 @@ from decimal import Decimal
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
+from energychain_shared.registry import escalated_rate
+
 from energychain_market.domain.calendar import contract_year, gate_closure, local_date
-from energychain_market.domain.money import escalated_rate
 
 ALLOWED_RESERVE_PERCENTS = (25, 50, 75, 100)
 PRICE_DECIMAL_PLACES = 6

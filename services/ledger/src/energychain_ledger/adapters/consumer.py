@@ -20,7 +20,7 @@ from energychain_ledger.adapters.signatures import SignatureVerifier
 from energychain_ledger.adapters.wire import Prepared, bad_signature, check_signatures, prepare_append, rejection
 from energychain_ledger.domain.appends import CONFLICTING_ENTRY, Append, AppendRefused
 from energychain_shared.events import LedgerAppendRejected
-from energychain_shared.kafka import commit_after_effects, publish
+from energychain_shared.kafka import commit_after_effects, publish, retry_from_committed
 
 log = logging.getLogger(__name__)
 
@@ -178,6 +178,11 @@ class AppendConsumer:
         self.batches = 0
 
     async def run(self, stop: asyncio.Event) -> None:
+        """Consume until ``stop`` is set; a failed batch (database or broker away) is retried
+        from the committed offsets after a pause, never the end of the consumer."""
+        await retry_from_committed(self._consumer, stop, lambda: self._run(stop), what="ledger batch")
+
+    async def _run(self, stop: asyncio.Event) -> None:
         """Consume until ``stop`` is set.
 
         Two batches overlap: while batch k's transaction runs, batch k+1 is decoded and

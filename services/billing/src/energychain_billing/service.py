@@ -196,14 +196,14 @@ async def _advance(
     # from there, not from the partition's first watermark (which may be the epoch).
     first_data = {
         r["house_id"]: r["first"]
-        for r in await connection.fetch(
-            "SELECT house_id, min(first) AS first FROM ("
-            " SELECT house_id, min(interval_start) AS first FROM hourly WHERE house_id = ANY($1::text[]) GROUP BY 1"
-            " UNION ALL"
-            " SELECT house_id, min(delivery_hour) FROM trade_credits WHERE house_id = ANY($1::text[]) GROUP BY 1"
-            ") AS firsts GROUP BY house_id",
+        for r in await connection.fetch(  # per house, so each min() is one step down the primary key
+            "SELECT h.house_id, least("
+            " (SELECT min(interval_start) FROM hourly WHERE house_id = h.house_id),"
+            " (SELECT min(delivery_hour) FROM trade_credits WHERE house_id = h.house_id)) AS first "
+            "FROM unnest($1::text[]) AS h(house_id)",
             houses,
         )
+        if r["first"] is not None
     }
     closes: list[tuple[datetime, str, BillingPeriod]] = []
     dues: set[tuple[datetime, str]] = set()

@@ -34,6 +34,16 @@ def test_unreachable_broker_exits_with_one_line_naming_the_setting():
     assert len(lines) == 1 and "EC_KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:1: broker unreachable" in lines[0], result.stderr
 
 
+def test_missing_signing_key_exits_with_one_line_naming_the_file_before_touching_the_broker(tmp_path):
+    code = ("from energychain_shared.runtime import preflight; from energychain_shared.settings import CommonSettings;"
+            "preflight(CommonSettings(), keys=('ledger',))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                            env={**os.environ, "EC_KEYS_DIR": str(tmp_path), "EC_KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:1"})
+    assert result.returncode == 3
+    lines = result.stderr.strip().splitlines()
+    assert lines == [f"energychain: missing signing key {tmp_path / 'ledger.key'}: run `energychain-keys init`"], result.stderr
+
+
 def test_database_url_escapes_credentials():
     settings = CommonSettings(pg_user="ec", pg_password="p@ss/word", pg_port=5999)
     assert settings.database_url == "postgresql+asyncpg://ec:p%40ss%2Fword@127.0.0.1:5999/energychain"

@@ -22,12 +22,12 @@ def _settings() -> LedgerSettings:
     return load_settings(LedgerSettings)
 
 
-def _start(settings: LedgerSettings, *, kafka: bool) -> None:
+def _start(settings: LedgerSettings, *, kafka: bool, keys: tuple[str, ...] = ()) -> None:
     from energychain_shared.observability import configure_logging
     from energychain_shared.runtime import preflight
 
     configure_logging("ledger", settings.log_level)
-    preflight(settings, kafka=kafka, database=True)
+    preflight(settings, kafka=kafka, database=True, keys=keys)
 
 
 @app.command()
@@ -101,7 +101,7 @@ def consume(client_id: Annotated[str, typer.Option(help="Kafka client id of this
     from energychain_ledger.bootstrap import open_ledger
 
     settings = _settings()
-    _start(settings, kafka=True)
+    _start(settings, kafka=True, keys=("ledger",))
 
     async def run() -> None:
         ledger = await open_ledger(settings)
@@ -230,14 +230,9 @@ def bench(
     """Throughput (pre-published backlog) and latency (steady produce rate) of the real consumer."""
     from energychain_ledger.adapters.migrations import upgrade_to_head
     from energychain_ledger.bench import run_bench
-    from energychain_shared import keys as key_files
 
     settings = _settings()
-    _start(settings, kafka=True)
-    if not key_files.private_key_path(settings.resolved_keys_dir, "meter-ingest").exists():
-        typer.echo(f"energychain-ledger: no producer keys in {settings.resolved_keys_dir}: run `energychain-keys init`",
-                   err=True)
-        raise typer.Exit(2)
+    _start(settings, kafka=True, keys=("meter-ingest",))
     upgrade_to_head(settings)
     with contextlib.suppress(KeyboardInterrupt):
         report = asyncio.run(run_bench(settings, entries=entries, channels=channels, rate=rate,
@@ -255,7 +250,7 @@ def bench_readings(
     from energychain_ledger.bench import run_readings_bench
 
     settings = _settings()
-    _start(settings, kafka=True)
+    _start(settings, kafka=True, keys=("ledger",))
     upgrade_to_head(settings)
     with contextlib.suppress(KeyboardInterrupt):
         report = asyncio.run(run_readings_bench(settings, readings=readings, houses=houses))

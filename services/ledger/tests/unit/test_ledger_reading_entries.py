@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from datetime import datetime, timedelta, timezone
 
@@ -9,12 +10,13 @@ import pytest
 from aiokafka.structs import ConsumerRecord
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from energychain_ledger.adapters.readings import KIND, ReadingProcessor, reading_append, reading_entry_id
+from energychain_ledger.adapters.readings import KIND, ReadingProcessor, reading_append, reading_entry_id, reading_signer
 from energychain_ledger.adapters.signatures import SignatureVerifier
 from energychain_ledger.domain.appends import plan_batch, Head
 from energychain_ledger.domain.chain import GENESIS_HASH
 from energychain_ledger.verification import signature_checker
 from energychain_shared import events
+from energychain_shared.ledger_client import signed_append
 
 pytestmark = pytest.mark.unit
 START = datetime(2024, 7, 1, 7, tzinfo=timezone.utc)
@@ -38,7 +40,7 @@ def _record(event: events.Event | bytes, offset: int) -> ConsumerRecord:
 
 def test_reading_entry_is_on_the_resident_channel_at_interval_end_with_the_reading_fields_and_no_transfers():
     reading = _reading()
-    append = reading_append(Ed25519PrivateKey.generate(), reading)
+    append = reading_append(reading_signer(Ed25519PrivateKey.generate()), reading)
     assert append.channels == ("resident:house-01",)
     assert append.kind == KIND == "meter_reading"
     assert append.producer == "ledger"
@@ -50,7 +52,7 @@ def test_reading_entry_is_on_the_resident_channel_at_interval_end_with_the_readi
 
 
 def test_reading_entry_id_derives_from_the_reading_id_so_redelivery_is_the_same_entry():
-    key = Ed25519PrivateKey.generate()
+    key = reading_signer(Ed25519PrivateKey.generate())
     first, again = reading_append(key, _reading()), reading_append(key, _reading())
     assert first.entry_id == reading_entry_id(_reading().event_id) == again.entry_id
     assert (first.digest, first.signature) == (again.digest, again.signature)
@@ -62,11 +64,24 @@ def test_reading_entry_id_derives_from_the_reading_id_so_redelivery_is_the_same_
 
 def test_reading_entry_signature_verifies_with_the_ledger_key_once_chained_and_fails_with_another_key():
     key = Ed25519PrivateKey.generate()
-    append = reading_append(key, _reading())
+    append = reading_append(reading_signer(key), _reading())
     plan = plan_batch([append], heads={"resident:house-01": Head(0, GENESIS_HASH)}, existing_digests={})
     (row,) = plan.rows
     assert signature_checker({"ledger": [SignatureVerifier(key.public_key())]})(row)
     assert not signature_checker({"ledger": [SignatureVerifier(Ed25519PrivateKey.generate().public_key())]})(row)
+
+
+@pytest.mark.parametrize("start", [START, datetime(2022, 11, 6, 9, 0, tzinfo=timezone.utc)])
+def test_reading_entry_signs_exactly_the_payload_and_signature_every_producer_makes_with_signed_append(start):
+    key = Ed25519PrivateKey.generate()
+    reading = _reading(start=start)
+    append = reading_append(reading_signer(key), reading)
+    request = signed_append(key=key, producer="ledger", entry_id=append.entry_id, channels=append.channels, kind=KIND,
+                            occurred_at=reading.interval_end,
+                            body=reading.model_dump(mode="json", exclude={"event_type", "schema_version"}))
+    assert append.signature == request.signature
+    assert append.digest == hashlib.sha256(request.signing_payload()).hexdigest()
+    assert dict(append.payload) == request.body
 
 
 async def test_only_readings_of_registered_houses_become_entries_watermarks_and_garbage_are_skipped():

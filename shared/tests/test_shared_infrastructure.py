@@ -123,6 +123,27 @@ async def test_a_restarted_consumer_resumes_after_its_last_committed_offset(infr
     assert [decode(r.value).event_id for r in rest] == [e.event_id for e in sent[15:]]
 
 
+async def test_a_record_is_stamped_with_the_time_the_broker_took_it_not_its_event_time(infrastructure):
+    topic_name = await fresh_topic(infrastructure)
+    before = datetime.now(timezone.utc)
+    producer = make_producer(infrastructure, client_id="test-producer")
+    await producer.start()
+    try:
+        event_time_ms = int(T0.timestamp() * 1000)  # what meter-ingest passes: the reading's event time
+        await (await producer.send(topic_name, b"{}", key=b"house-0001", timestamp_ms=event_time_ms))
+    finally:
+        await producer.stop()
+    consumer = make_consumer(infrastructure, topic_name, group_id=f"g-{uuid.uuid4().hex[:6]}", client_id="c")
+    await consumer.start()
+    try:
+        (record,) = await drain(consumer, expected=1)
+    finally:
+        await consumer.stop()
+    stamped = datetime.fromtimestamp(record.timestamp / 1000, timezone.utc)
+    assert record.timestamp_type == 1  # LogAppendTime
+    assert before - timedelta(seconds=5) <= stamped <= datetime.now(timezone.utc) + timedelta(seconds=5)
+
+
 async def test_the_database_session_writes_and_reads_back_in_one_transaction(infrastructure):
     engine = make_engine(infrastructure, pool_size=2)
     sessions = make_session_factory(engine)

@@ -168,6 +168,9 @@ async def ensure_topics(settings: CommonSettings, topics: Iterable[Topic] = ALL_
                     "retention.ms": str(t.retention_ms),
                     "cleanup.policy": "compact" if t.compacted else "delete",
                     "min.insync.replicas": "1",
+                    # A record's Kafka timestamp is when the broker took it (publish time, what
+                    # latency is measured from); event time is always in the event itself.
+                    "message.timestamp.type": "LogAppendTime",
                 },
             )
             for t in wanted

@@ -6,7 +6,7 @@ Phase 1 (throughput): N signed reading entries over C channels are published to 
 real append topic first, then the real consumer drains them into PostgreSQL; the rate
 is entries committed / time from the first poll to the last commit.
 Phase 2 (latency): a separate producer process publishes at a steady rate while the
-consumer runs; latency is Kafka produce timestamp -> transaction commit, per entry.
+consumer runs; latency is the record's Kafka timestamp (the broker's append time) -> transaction commit, per entry.
 """
 
 from __future__ import annotations
@@ -178,7 +178,7 @@ async def run_bench(settings: LedgerSettings, *, entries: int, channels: int, ra
             "p50_ms": round(statistics.median(latencies) * 1000, 1) if latencies else None,
             "p99_ms": round(_percentile(latencies, 0.99) * 1000, 1) if latencies else None,
             "max_ms": round(max(latencies) * 1000, 1) if latencies else None,
-            "note": "Kafka produce timestamp -> DB commit of the batch holding the entry "
+            "note": "broker append time (Kafka timestamp) -> DB commit of the batch holding the entry "
                     "(entries consumed by the bench process's own consumer instance)",
         },
         "verify_sample_channel": {"ok": sample.ok, "entries": sample.entries_checked,
@@ -244,7 +244,7 @@ async def run_readings_bench(settings: LedgerSettings, *, readings: int, houses:
         "readings_per_second": round((readings - at_first) / seconds) if seconds else None,
         "seconds": round(seconds, 2),
         "batches": loop.batches,
-        "note": "decode + ledger-sign (signed_append) + chain + COPY + commit, offsets after commit; "
+        "note": "decode + ledger-sign + chain + COPY + commit, offsets after commit; "
                 "clock from the first commit to the last",
         "verify_sample_channel": {"ok": sample.ok, "entries": sample.entries_checked},
     }

@@ -237,3 +237,22 @@ async def test_a_failed_batch_is_read_again_from_the_committed_offsets_and_the_w
     assert len(failures) == 2
     assert set(durable) == {e.event_id for e in sent}, "every event handled despite the failures"
     assert len(durable) > len(sent), "the failed batches were read again (handlers are idempotent)"
+
+
+async def test_a_scratch_database_is_dropped_even_while_a_session_of_ours_is_still_in_it(infrastructure):
+    import asyncpg
+
+    from energychain_shared.pg import asyncpg_dsn, drop_database
+
+    admin_dsn = asyncpg_dsn(infrastructure.database_url)
+    name = f"energychain_scratch_{uuid.uuid4().hex[:8]}"
+    admin = await asyncpg.connect(admin_dsn)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+        stray = await asyncpg.connect(admin_dsn.rsplit("/", 1)[0] + f"/{name}")
+        await drop_database(admin_dsn, name)
+        stray.terminate()
+        assert await admin.fetchval("SELECT count(*) FROM pg_database WHERE datname = $1", name) == 0
+    finally:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()

@@ -43,6 +43,31 @@ def asyncpg_dsn(database_url: str) -> str:
     return database_url.replace("postgresql+asyncpg://", "postgresql://", 1)
 
 
+async def drop_database(admin_dsn: str, name: str, *, attempts: int = 20) -> None:
+    """Drop a scratch database (a sandbox's, a benchmark's) once its users have stopped.
+
+    ``WITH (FORCE)`` ends stray sessions of our own role, but PostgreSQL refuses it to a
+    non-superuser while an autovacuum worker is in the database (it has no role); a plain
+    DROP stops autovacuum by itself, so fall back to it, and retry while a session lingers.
+    """
+    connection = await asyncpg.connect(admin_dsn)
+    try:
+        for attempt in range(attempts):
+            try:
+                await connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+                return
+            except asyncpg.InsufficientPrivilegeError:
+                try:
+                    await connection.execute(f'DROP DATABASE IF EXISTS "{name}"')
+                    return
+                except asyncpg.ObjectInUseError:
+                    if attempt == attempts - 1:
+                        raise
+                    await asyncio.sleep(0.5)
+    finally:
+        await connection.close()
+
+
 async def make_pool(dsn: str, *, schema: str, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:
     """An asyncpg pool whose connections work in ``schema``; created inside the running loop."""
     return await asyncpg.create_pool(

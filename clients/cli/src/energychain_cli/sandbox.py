@@ -19,6 +19,7 @@ from pathlib import Path
 import asyncpg
 import httpx
 
+from energychain_shared.pg import drop_database
 from energychain_shared.settings import REPO_ROOT, CommonSettings
 
 BIN = REPO_ROOT / ".venv" / "bin"
@@ -82,26 +83,6 @@ class Sandbox:
                 await connection.close()
 
         asyncio.run(go())
-
-    def _drop_database(self, *, attempts: int = 20) -> None:
-        """Drop the sandbox's database once the services are stopped.
-
-        ``WITH (FORCE)`` ends stray sessions of our own role, but PostgreSQL refuses it to a
-        non-superuser while an autovacuum worker is in the database (it has no role); a plain
-        DROP stops autovacuum by itself, so fall back to it, and retry while a session lingers.
-        """
-        for attempt in range(attempts):
-            try:
-                self._admin(f'DROP DATABASE IF EXISTS "{self.database}" WITH (FORCE)')
-                return
-            except asyncpg.InsufficientPrivilegeError:
-                try:
-                    self._admin(f'DROP DATABASE IF EXISTS "{self.database}"')
-                    return
-                except asyncpg.ObjectInUseError:
-                    if attempt == attempts - 1:
-                        raise
-                    time.sleep(0.5)
 
     def run(self, command: str, *args: str, timeout: float = 600) -> str:
         """Run one of the project's commands with the sandbox's environment; its output, or an error."""
@@ -177,6 +158,6 @@ class Sandbox:
         from energychain_shared.kafka import delete_topics_with_prefix
 
         self.services("stop")
-        self._drop_database()
+        asyncio.run(drop_database(self.admin_dsn, self.database))
         settings = CommonSettings(kafka_bootstrap_servers=self.env.get("EC_KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092"))
         asyncio.run(delete_topics_with_prefix(settings, self.env["EC_TOPIC_PREFIX"]))

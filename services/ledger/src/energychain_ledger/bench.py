@@ -89,7 +89,8 @@ async def _committed(ledger, run: str) -> int:
 
 
 def _spawn_consumers(settings: LedgerSettings, group: str, count: int) -> list[subprocess.Popen]:
-    env = {**os.environ, "EC_TOPIC_PREFIX": settings.topic_prefix, "EC_LEDGER_CONSUMER_GROUP": group,
+    env = {**os.environ, "EC_TOPIC_PREFIX": settings.topic_prefix, "EC_PG_DATABASE": settings.pg_database,
+           "EC_LEDGER_CONSUMER_GROUP": group,
            "EC_LOG_LEVEL": "WARNING"}
     return [
         subprocess.Popen([sys.executable, "-m", "energychain_ledger.cli", "consume", "--client-id", f"bench-{n}"],

@@ -7,6 +7,8 @@ import contextlib
 import json
 import signal
 import sys
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -20,6 +22,30 @@ app = typer.Typer(help="EnergyChain ledger: tamper-evident, double-entry system 
 
 def _settings() -> LedgerSettings:
     return load_settings(LedgerSettings)
+
+
+@contextlib.contextmanager
+def _scratch_database(settings: LedgerSettings) -> Iterator[LedgerSettings]:
+    """A database of the benchmark's own, dropped afterwards: a benchmark never writes into the configured one."""
+    import asyncpg
+
+    from energychain_shared.pg import asyncpg_dsn, drop_database
+
+    name = f"{settings.pg_database}_bench_{uuid.uuid4().hex[:8]}"
+    admin_dsn = asyncpg_dsn(settings.database_url)
+
+    async def create() -> None:
+        connection = await asyncpg.connect(admin_dsn)
+        try:
+            await connection.execute(f'CREATE DATABASE "{name}"')
+        finally:
+            await connection.close()
+
+    asyncio.run(create())
+    try:
+        yield settings.model_copy(update={"pg_database": name})
+    finally:
+        asyncio.run(drop_database(admin_dsn, name))
 
 
 def _start(settings: LedgerSettings, *, kafka: bool, keys: tuple[str, ...] = ()) -> None:
@@ -233,9 +259,9 @@ def bench(
 
     settings = _settings()
     _start(settings, kafka=True, keys=("meter-ingest",))
-    upgrade_to_head(settings)
-    with contextlib.suppress(KeyboardInterrupt):
-        report = asyncio.run(run_bench(settings, entries=entries, channels=channels, rate=rate,
+    with _scratch_database(settings) as scratch, contextlib.suppress(KeyboardInterrupt):
+        upgrade_to_head(scratch)
+        report = asyncio.run(run_bench(scratch, entries=entries, channels=channels, rate=rate,
                                        latency_seconds=latency_seconds, consumers=consumers))
         typer.echo(json.dumps(report, indent=2))
 
@@ -251,9 +277,9 @@ def bench_readings(
 
     settings = _settings()
     _start(settings, kafka=True, keys=("ledger",))
-    upgrade_to_head(settings)
-    with contextlib.suppress(KeyboardInterrupt):
-        report = asyncio.run(run_readings_bench(settings, readings=readings, houses=houses))
+    with _scratch_database(settings) as scratch, contextlib.suppress(KeyboardInterrupt):
+        upgrade_to_head(scratch)
+        report = asyncio.run(run_readings_bench(scratch, readings=readings, houses=houses))
         typer.echo(json.dumps(report, indent=2))
 
 

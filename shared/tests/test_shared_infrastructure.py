@@ -256,3 +256,50 @@ async def test_a_scratch_database_is_dropped_even_while_a_session_of_ours_is_sti
     finally:
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await admin.close()
+
+
+async def test_the_outbox_relay_replaces_a_producer_the_broker_refuses_and_loses_no_row(infrastructure):
+    import asyncpg
+    from aiokafka import TopicPartition
+    from aiokafka.errors import OutOfOrderSequenceNumber
+
+    from energychain_shared.kafka import RenewableProducer
+    from energychain_shared.pg import OUTBOX_DDL, asyncpg_dsn, enqueue, make_pool, outbox_row, relay
+
+    topic_name = await fresh_topic(infrastructure)
+    schema = f"relay_{uuid.uuid4().hex[:8]}"
+    dsn = asyncpg_dsn(infrastructure.database_url)
+    admin = await asyncpg.connect(dsn)
+    await admin.execute(f'CREATE SCHEMA "{schema}"')
+    pool = await make_pool(dsn, schema=schema)
+    producer = RenewableProducer(infrastructure, client_id="test-relay")
+    await producer.start()
+    try:
+        async with pool.acquire() as connection:
+            await connection.execute(OUTBOX_DDL)
+            await enqueue(connection, [outbox_row(topic_name, reading(1, 0), partition=0)])
+        assert await relay(pool, producer, schema=schema) == 1
+        broken = producer._producer
+        # What a broker restart can leave behind: the producer's sequence for the partition is
+        # no longer the broker's, so the broker refuses its next batch (for real, over the wire).
+        broken._txn_manager._sequence_numbers[TopicPartition(topic_name, 0)] += 1000
+        async with pool.acquire() as connection:
+            await enqueue(connection, [outbox_row(topic_name, reading(1, h), partition=0) for h in (1, 2)])
+        with pytest.raises(OutOfOrderSequenceNumber):
+            await relay(pool, producer, schema=schema)
+        assert producer._producer is not broken  # renewed
+        async with pool.acquire() as connection:
+            assert await connection.fetchval("SELECT count(*) FROM outbox WHERE NOT published") == 2
+        assert await relay(pool, producer, schema=schema) == 2
+    finally:
+        await producer.stop()
+        await pool.close()
+        await admin.execute(f'DROP SCHEMA "{schema}" CASCADE')
+        await admin.close()
+    consumer = make_consumer(infrastructure, topic_name, group_id=f"g-{uuid.uuid4().hex[:6]}", client_id="c")
+    await consumer.start()
+    try:
+        got = await drain(consumer, expected=3)
+    finally:
+        await consumer.stop()
+    assert sorted(decode(r.value).home_wh for r in got) == [0, 1, 2]  # each row once, none lost

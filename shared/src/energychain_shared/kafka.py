@@ -12,7 +12,9 @@ from collections.abc import Awaitable, Callable, Iterable
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError, TopicAlreadyExistsError
+from aiokafka.errors import (
+    CommitFailedError, IllegalStateError, KafkaError, OutOfOrderSequenceNumber, ProducerFenced, TopicAlreadyExistsError,
+)
 
 from energychain_shared.events import Event, encode
 from energychain_shared.settings import CommonSettings, load_settings
@@ -39,6 +41,38 @@ def make_producer(settings: CommonSettings, *, client_id: str, **overrides) -> A
     )
     options.update(overrides)
     return AIOKafkaProducer(**options)
+
+
+# After these an idempotent producer's sequence state no longer matches the broker's (seen
+# after a broker restart): every later send fails the same way until the producer is replaced.
+FATAL_PRODUCER_ERRORS: tuple[type[Exception], ...] = (OutOfOrderSequenceNumber, ProducerFenced)
+
+
+class RenewableProducer:
+    """A ``make_producer`` producer that its holder can replace after a fatal error.
+
+    Long-lived holders (a worker, an API) keep this one reference; ``renew`` swaps in a fresh
+    producer (a new producer id, sequences from zero). What was in flight failed and is sent
+    again by its caller: the outbox keeps rows unpublished until their send succeeded.
+    Everything else is the current producer's.
+    """
+
+    def __init__(self, settings: CommonSettings, *, client_id: str) -> None:
+        self._settings, self._client_id = settings, client_id
+        self._producer = make_producer(settings, client_id=client_id)
+
+    def __getattr__(self, name: str):
+        return getattr(self._producer, name)
+
+    async def renew(self) -> None:
+        """Stop the broken producer (whatever it says) and start a new one."""
+        broken, self._producer = self._producer, make_producer(self._settings, client_id=self._client_id)
+        try:
+            await broken.stop()
+        except Exception:  # it is being discarded because it failed
+            log.warning("stopping a failed producer raised", exc_info=True)
+        await self._producer.start()
+        log.warning("producer renewed after a fatal error", extra={"client_id": self._client_id})
 
 
 def make_consumer(

@@ -18,6 +18,7 @@ import asyncpg
 from aiokafka import AIOKafkaProducer
 
 from energychain_shared.events import Event, encode
+from energychain_shared.kafka import FATAL_PRODUCER_ERRORS, RenewableProducer
 
 _SCHEMA_NAME = "^[a-z_][a-z0-9_]{0,62}$"
 LOCK_MIGRATE = 0x65630000
@@ -140,7 +141,7 @@ def outbox_lock(schema: str) -> int:
     return LOCK_OUTBOX_BASE + sum(schema.encode()) % 4096
 
 
-async def relay(pool: asyncpg.Pool, producer: AIOKafkaProducer, *, schema: str, batch: int = 5000) -> int:
+async def relay(pool: asyncpg.Pool, producer: AIOKafkaProducer | RenewableProducer, *, schema: str, batch: int = 5000) -> int:
     """Publish pending outbox rows in order, then mark them published; returns how many were sent.
 
     Publishing happens before the rows are marked, so a crash in between re-sends them:
@@ -166,7 +167,12 @@ async def relay(pool: asyncpg.Pool, producer: AIOKafkaProducer, *, schema: str, 
                 )
                 for r in rows
             ]
-            await asyncio.gather(*futures)
+            try:
+                await asyncio.gather(*futures)
+            except FATAL_PRODUCER_ERRORS:
+                if isinstance(producer, RenewableProducer):
+                    await producer.renew()  # the rows stay unpublished: the next relay sends them
+                raise
             await connection.execute(
                 "UPDATE outbox SET published = true WHERE seq = ANY($1::bigint[])", [r["seq"] for r in rows]
             )

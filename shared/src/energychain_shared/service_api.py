@@ -14,7 +14,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from energychain_shared import keys
-from energychain_shared.kafka import make_producer
+from energychain_shared.kafka import RenewableProducer
 from energychain_shared.observability import install_health
 from energychain_shared.settings import CommonSettings
 
@@ -36,7 +36,7 @@ def create_service_app(
         app.state.ctx = context or await build_context(settings)
         app.state.producer = producer
         if owns_producer:
-            app.state.producer = make_producer(settings, client_id=producer_client_id)
+            app.state.producer = RenewableProducer(settings, client_id=producer_client_id)
             await app.state.producer.start()
         try:
             yield

@@ -78,7 +78,7 @@ def run_worker(
     worker: Callable[[Any, Any, asyncio.Event], Awaitable[None]],
 ) -> None:
     """Create the topics, build the context and a producer, run ``worker`` until SIGINT/SIGTERM."""
-    from energychain_shared.kafka import ensure_topics, make_producer
+    from energychain_shared.kafka import RenewableProducer, ensure_topics
     from energychain_shared.observability import configure_logging
 
     configure_logging(service, settings.log_level)
@@ -90,7 +90,7 @@ def run_worker(
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         ctx = await build_context(settings)
-        producer = make_producer(settings, client_id=f"{service}-worker")
+        producer = RenewableProducer(settings, client_id=f"{service}-worker")
         await producer.start()
         try:
             await worker(ctx, producer, stop)

@@ -44,6 +44,15 @@ def asyncpg_dsn(database_url: str) -> str:
     return database_url.replace("postgresql+asyncpg://", "postgresql://", 1)
 
 
+async def create_database(admin_dsn: str, name: str) -> None:
+    """Create a scratch database (a sandbox's, a benchmark's) on the server of ``admin_dsn``."""
+    connection = await asyncpg.connect(admin_dsn)
+    try:
+        await connection.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await connection.close()
+
+
 async def drop_database(admin_dsn: str, name: str, *, attempts: int = 20) -> None:
     """Drop a scratch database (a sandbox's, a benchmark's) once its users have stopped.
 
@@ -141,7 +150,9 @@ def outbox_lock(schema: str) -> int:
     return LOCK_OUTBOX_BASE + sum(schema.encode()) % 4096
 
 
-async def relay(pool: asyncpg.Pool, producer: AIOKafkaProducer | RenewableProducer, *, schema: str, batch: int = 5000) -> int:
+async def relay(
+    pool: asyncpg.Pool, producer: AIOKafkaProducer | RenewableProducer, *, schema: str, batch: int = 5000
+) -> int:
     """Publish pending outbox rows in order, then mark them published; returns how many were sent.
 
     Publishing happens before the rows are marked, so a crash in between re-sends them:

@@ -19,7 +19,7 @@ from pathlib import Path
 import asyncpg
 import httpx
 
-from energychain_shared.pg import drop_database
+from energychain_shared.pg import asyncpg_dsn, create_database, drop_database
 from energychain_shared.settings import REPO_ROOT, CommonSettings
 
 BIN = REPO_ROOT / ".venv" / "bin"
@@ -58,7 +58,7 @@ class Sandbox:
             **{f"EC_{name.upper()}_URL": f"http://127.0.0.1:{port}" for name, port in ports.items()},
             **(extra_env or {}),
         }
-        admin_dsn = settings.database_url.replace("postgresql+asyncpg://", "postgresql://", 1)
+        admin_dsn = asyncpg_dsn(settings.database_url)
         users = [u for u in json.loads(USERS_FILE.read_text())["users"] if u["role"] in roles]
         users_file = run_dir / "users.json"
         users_file.write_text(json.dumps({"users": users}))
@@ -66,23 +66,13 @@ class Sandbox:
             env=env, run_dir=run_dir, database=database, dsn=admin_dsn.rsplit("/", 1)[0] + f"/{database}",
             admin_dsn=admin_dsn, ports=ports, passwords={u["username"]: u["password"] for u in users},
         )
-        sandbox._admin(f'CREATE DATABASE "{database}"')
+        asyncio.run(create_database(admin_dsn, database))
         sandbox.run("energychain-keys", "init")
         sandbox.run("energychain-topics")
         for service in ("ledger", "billing", "escrow", "gsa-market"):
             sandbox.run(f"energychain-{service}", "migrate")
         sandbox.run("energychain-ledger", "seed-users", "--file", str(users_file))
         return sandbox
-
-    def _admin(self, sql: str) -> None:
-        async def go() -> None:
-            connection = await asyncpg.connect(self.admin_dsn)
-            try:
-                await connection.execute(sql)
-            finally:
-                await connection.close()
-
-        asyncio.run(go())
 
     def run(self, command: str, *args: str, timeout: float = 600) -> str:
         """Run one of the project's commands with the sandbox's environment; its output, or an error."""

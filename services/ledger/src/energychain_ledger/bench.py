@@ -228,7 +228,8 @@ async def run_readings_bench(settings: LedgerSettings, *, readings: int, houses:
             await asyncio.sleep(0.05)
             if task.done():
                 task.result()
-        seconds = time.perf_counter() - (first or time.perf_counter())
+        # None when one batch held everything: there is no interval between commits to time.
+        seconds = None if first is None else time.perf_counter() - first
     finally:
         stop.set()
         await task
@@ -243,7 +244,7 @@ async def run_readings_bench(settings: LedgerSettings, *, readings: int, houses:
         "houses": houses,
         "publish_seconds": round(produce_seconds, 2),
         "readings_per_second": round((readings - at_first) / seconds) if seconds else None,
-        "seconds": round(seconds, 2),
+        "seconds": None if seconds is None else round(seconds, 2),
         "batches": loop.batches,
         "note": "decode + ledger-sign + chain + COPY + commit, offsets after commit; "
                 "clock from the first commit to the last",

@@ -27,21 +27,11 @@ def _settings() -> LedgerSettings:
 @contextlib.contextmanager
 def _scratch_database(settings: LedgerSettings) -> Iterator[LedgerSettings]:
     """A database of the benchmark's own, dropped afterwards: a benchmark never writes into the configured one."""
-    import asyncpg
-
-    from energychain_shared.pg import asyncpg_dsn, drop_database
+    from energychain_shared.pg import asyncpg_dsn, create_database, drop_database
 
     name = f"{settings.pg_database}_bench_{uuid.uuid4().hex[:8]}"
     admin_dsn = asyncpg_dsn(settings.database_url)
-
-    async def create() -> None:
-        connection = await asyncpg.connect(admin_dsn)
-        try:
-            await connection.execute(f'CREATE DATABASE "{name}"')
-        finally:
-            await connection.close()
-
-    asyncio.run(create())
+    asyncio.run(create_database(admin_dsn, name))
     try:
         yield settings.model_copy(update={"pg_database": name})
     finally:

@@ -23,11 +23,12 @@ ALGORITHM = "EdDSA"
 
 
 class Role(StrEnum):
-    """The three roles of the program."""
+    """The three roles of the program, and the independent auditor who reads the ledger's log, never its content."""
 
     RESIDENT = "resident"
     MUNICIPALITY = "municipality"
     GSA = "gsa"
+    AUDITOR = "auditor"
 
 
 class Principal(BaseModel):

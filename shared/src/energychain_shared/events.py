@@ -358,6 +358,19 @@ class LedgerAppendRejected(Event):
     request: dict[str, Any]
 
 
+class LedgerCheckpointSigned(Event):
+    """The ledger signed a checkpoint of its log of heads (C2SP signed note, docs/LEDGER.md)."""
+
+    event_type: Literal["LedgerCheckpointSigned"] = "LedgerCheckpointSigned"
+    schema_version: Literal[1] = 1
+    partition_field: ClassVar[str] = "origin"
+
+    origin: str = Field(min_length=1, max_length=256)
+    size: PositiveInt
+    root: str = Field(description="base64 SHA-256 root of the log of heads")
+    note: str = Field(description="the signed checkpoint note, as the API serves it without cosignatures")
+
+
 # ---------------------------------------------------------------- the registry
 EVENT_CLASSES: tuple[type[Event], ...] = (
     MeterReadingRecorded,
@@ -375,6 +388,7 @@ EVENT_CLASSES: tuple[type[Event], ...] = (
     TradeSettled,
     LedgerAppendRequested,
     LedgerAppendRejected,
+    LedgerCheckpointSigned,
 )
 REGISTRY: dict[tuple[str, int], type[Event]] = {
     (cls.model_fields["event_type"].default, cls.model_fields["schema_version"].default): cls

@@ -53,6 +53,10 @@ LEDGER_APPENDS = Topic(
 LEDGER_DEAD_LETTERS = Topic(
     "ledger.appends.dlq", 6, key="entry_id", carries=("LedgerAppendRejected",)
 )
+# One partition: checkpoints are one sequence, each extending the one before.
+LEDGER_CHECKPOINTS = Topic(
+    "ledger.checkpoints", 1, key="origin", carries=("LedgerCheckpointSigned",)
+)
 
 ALL_TOPICS: tuple[Topic, ...] = (
     METER_READINGS,
@@ -68,5 +72,6 @@ ALL_TOPICS: tuple[Topic, ...] = (
     SETTLEMENTS,
     LEDGER_APPENDS,
     LEDGER_DEAD_LETTERS,
+    LEDGER_CHECKPOINTS,
 )
 TOPICS_BY_NAME = {topic.name: topic for topic in ALL_TOPICS}

@@ -1,157 +1,45 @@
-"""The ledger's HTTP API: tokens, and role-scoped reads of channels, entries, accounts, checkpoints."""
+"""The ledger's HTTP API: tokens; role-scoped reads of channels, entries and accounts; the log, its
+checkpoints and proofs; cosignatures; verification."""
 
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import contextlib
+import functools
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime, timedelta
-from typing import Annotated, Any
+from typing import Annotated
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request, status
+from fastapi import Body, Depends, FastAPI, HTTPException, Path, Query, Request, Response, status
 from fastapi.security import OAuth2PasswordRequestForm
-from pydantic import AwareDatetime, BaseModel
+from pydantic import AwareDatetime
 
+from energychain_ledger.adapters.store import ProofUnavailable
 from energychain_ledger.bootstrap import Ledger, open_ledger
 from energychain_ledger.domain.access import GSA, may_see_account, member_key
-from energychain_ledger.domain.chain import VerifyReport
+from energychain_ledger.domain.log import HEADS_TREE
+from energychain_ledger.schemas import (
+    BalanceOut, ChannelOut, CheckpointOut, ConsistencyOut, CosignatureIn, CosignatureOut, EntryOut, EntryPage,
+    HeadOut, HeadsPage, InclusionOut, LogKeyOut, Position, PostingOut, ProofBundle, ProofHead, ProvedEntry,
+    TokenOut, TrialBalanceOut, VerifyOut, WitnessOut, b64, entry_out, verify_out,
+)
 from energychain_ledger.settings import LedgerSettings
-from energychain_ledger.verification import verify_channel
+from energychain_ledger.verification import LogKeys, verify_channel, verify_log
 from energychain_shared.auth import Principal, Role, current_principal, issue_token, require_role
 from energychain_shared.observability import install_health
+from energychain_shared.tlog import note as notes
+from energychain_shared.tlog.heads import head_leaf_data
 
 log = logging.getLogger(__name__)
 _hasher = PasswordHasher()
 # Verifying against this keeps an unknown username as slow as a wrong password.
 _DUMMY_HASH = _hasher.hash("not-a-real-password")
-
-
-class TokenOut(BaseModel):
-    """An OAuth2 bearer token."""
-
-    access_token: str
-    token_type: str = "bearer"
-    expires_in: int
-    role: str
-
-
-class ChannelOut(BaseModel):
-    """A channel the caller belongs to, with its head."""
-
-    channel: str
-    kind: str
-    municipality_id: str | None
-    seq: int
-    head_hash: str
-
-
-class ChainPosition(BaseModel):
-    """Where an entry sits on one channel."""
-
-    channel: str
-    seq: int
-    prev_hash: str
-    hash: str
-
-
-class EntryOut(BaseModel):
-    """One ledger entry."""
-
-    entry_id: str
-    kind: str
-    event_time: datetime
-    record_time: datetime
-    producer: str
-    payload: dict[str, Any]
-    transfers: list[dict[str, Any]]
-    channels: list[str]
-    signature: str
-    positions: list[ChainPosition]
-
-
-class EntryPage(BaseModel):
-    """A page of a channel's entries; pass ``next_cursor`` as ``cursor`` for the next page."""
-
-    channel: str
-    entries: list[EntryOut]
-    next_cursor: int | None
-
-
-class BalanceOut(BaseModel):
-    """An account's balance: debits minus credits, in cents."""
-
-    account: str
-    balance_cents: int
-
-
-class PostingOut(BaseModel):
-    """One side of a transfer on an account (+debit, -credit)."""
-
-    entry_id: str
-    transfer_index: int
-    amount_cents: int
-    event_time: datetime
-    memo: str
-
-
-class TrialBalanceOut(BaseModel):
-    """The double-entry check: the sum of all balances must be zero."""
-
-    sum_cents: int
-    accounts: int
-    postings: int
-    balanced: bool
-
-
-class FailureOut(BaseModel):
-    """The first entry that failed verification."""
-
-    channel: str
-    seq: int
-    entry_id: str | None
-    problem: str
-    detail: str
-
-
-class VerifyOut(BaseModel):
-    """Outcome of verifying one channel."""
-
-    channel: str
-    ok: bool
-    entries_checked: int
-    start_seq: int
-    last_seq: int
-    last_hash: str
-    checkpoints_confirmed: list[int]
-    failure: FailureOut | None
-
-
-class CheckpointOut(BaseModel):
-    """A pinned channel head, signed by the ledger."""
-
-    checkpoint_id: int
-    channel: str
-    seq: int
-    head_hash: str
-    created_at: datetime
-    signature: str
-
-
-def verify_out(report: VerifyReport) -> VerifyOut:
-    """API form of a verification report."""
-    failure = report.failure
-    return VerifyOut(
-        channel=report.channel, ok=report.ok, entries_checked=report.entries_checked,
-        start_seq=report.start_seq, last_seq=report.last_seq, last_hash=report.last_hash,
-        checkpoints_confirmed=list(report.checkpoints_confirmed),
-        failure=None if failure is None else FailureOut(
-            channel=failure.channel, seq=failure.seq, entry_id=failure.entry_id,
-            problem=failure.problem, detail=failure.detail,
-        ),
-    )
+MAX_PROOF_ENTRIES = 1000
 
 
 def _ledger(request: Request) -> Ledger:
@@ -163,6 +51,12 @@ PrincipalDep = Annotated[Principal, Depends(current_principal)]
 ChannelPath = Annotated[str, Path(description="e.g. resident:house-01, municipality:parlier, gsa")]
 From = Annotated[AwareDatetime | None, Query(alias="from", description="event time >= (timezone-aware ISO-8601)")]
 To = Annotated[AwareDatetime | None, Query(alias="to", description="event time < (timezone-aware ISO-8601)")]
+SizeFrom = Annotated[int, Query(alias="from", ge=0, le=2**62, description="the older tree size")]
+SizeTo = Annotated[int, Query(alias="to", ge=0, le=2**62, description="the newer tree size")]
+
+
+def _unprocessable(field: str, message: str) -> HTTPException:
+    return HTTPException(422, detail=[{"loc": ["query", field], "msg": message}])
 
 
 def _member(principal: Principal) -> str:
@@ -173,21 +67,27 @@ def _member(principal: Principal) -> str:
     return member
 
 
-async def _require_channel(ledger: Ledger, principal: Principal, channel: str) -> None:
-    """403 unless the caller is a member; the GSA (member of all) gets 404 for an unknown channel."""
+async def _require_channel(ledger: Ledger, principal: Principal, channel: str):
+    """The channel, if the caller is a member (403 otherwise); the GSA (member of all) gets 404 for an unknown one."""
     member = _member(principal)
+    found = await ledger.store.channel(channel)
     if principal.role is Role.GSA:
-        if not await ledger.store.channel_exists(channel):
+        if found is None:
             raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"channel {channel!r} not found")
-        return
-    if not await ledger.store.is_member(channel, member):
+        return found
+    if found is None or not await ledger.store.is_member(channel, member):
         raise HTTPException(status.HTTP_403_FORBIDDEN, detail=f"not a member of channel {channel!r}")
+    return found
 
 
 def _check_range(start: datetime | None, end: datetime | None) -> None:
     if start is not None and end is not None and start >= end:
-        raise HTTPException(422,
-                            detail=[{"loc": ["query", "from"], "msg": "'from' must be before 'to'"}])
+        raise _unprocessable("from", "'from' must be before 'to'")
+
+
+def _check_sizes(old: int, new: int) -> None:
+    if old > new:
+        raise _unprocessable("from", "'from' must not be above 'to'")
 
 
 async def _account_filter(ledger: Ledger, principal: Principal) -> Callable[[str], bool]:
@@ -202,24 +102,53 @@ async def _account_filter(ledger: Ledger, principal: Principal) -> Callable[[str
     return visible
 
 
-def _entry_out(stored: list, positions_of: dict[str, list[ChainPosition]]) -> list[EntryOut]:
-    return [
-        EntryOut(
-            entry_id=s.row.entry_id, kind=s.row.kind, event_time=s.row.event_time, record_time=s.record_time,
-            producer=s.row.producer, payload=dict(s.row.payload), transfers=[dict(t) for t in s.row.transfers],
-            channels=list(s.row.channels), signature=s.row.signature,
-            positions=positions_of.get(s.row.entry_id, []),
-        )
-        for s in stored
-    ]
+async def _log_keys(ledger: Ledger) -> LogKeys:
+    witnesses = {}
+    for witness in await ledger.store.witnesses():
+        try:
+            name, _, key = notes.parse_verifier_key(witness["vkey"])
+            witnesses[name] = key
+        except notes.NoteError:
+            log.warning("witness %s has a malformed verifier key", witness["name"])
+    return LogKeys(ledger.settings.ledger_origin, ledger.log_public_key(), witnesses)
+
+
+def _checkpoint_out(found: dict, keys: LogKeys) -> CheckpointOut:
+    note = notes.with_signatures(found["note"], list(found["cosignatures"].values()))
+    parsed = notes.parse_note(note)
+    cosigned = [name for name, key in keys.witnesses.items()
+                if notes.verify_cosignature(parsed, name=name, public_key=key) is not None]
+    return CheckpointOut(size=found["size"], root=b64(found["root"]), note=note, cosigned_by=cosigned,
+                         created_at=found["created_at"])
+
+
+def _parse_seqs(text: str) -> list[int]:
+    try:
+        seqs = sorted({int(part) for part in text.split(",") if part.strip()})
+    except ValueError:
+        raise _unprocessable("seqs", "seqs is a comma-separated list of entry positions (1, 2, ...)") from None
+    if not seqs or seqs[0] < 1 or seqs[-1] > 2**62:
+        raise _unprocessable("seqs", "seqs must name at least one position >= 1")
+    if len(seqs) > MAX_PROOF_ENTRIES:
+        raise _unprocessable("seqs", f"at most {MAX_PROOF_ENTRIES} entries per request")
+    return seqs
+
+
+async def _proof_or_404(call: Awaitable[list[bytes]]) -> list[str]:
+    try:
+        return [b64(h) for h in await call]
+    except ProofUnavailable as error:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no such proof: {error}") from None
 
 
 def build_app(
     settings: LedgerSettings, *,
-    open_ledger_fn: Callable[[LedgerSettings], Awaitable[Ledger]] = open_ledger,
+    open_ledger_fn: Callable[[LedgerSettings], Awaitable[Ledger]] | None = None,
     run_consumer: bool = False,
 ) -> FastAPI:
     """The FastAPI app; the lifespan opens the ledger (and the consumer when asked)."""
+    if open_ledger_fn is None:
+        open_ledger_fn = functools.partial(open_ledger, writer=run_consumer)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -260,9 +189,10 @@ def build_app(
     app = FastAPI(
         title="EnergyChain ledger",
         version="0.1.0",
-        description="Tamper-evident, double-entry system of record. Reads are scoped by channel membership: "
-        "a resident reads its own channel and accounts; a municipality its channel and its residents'; "
-        "the GSA everything.",
+        description="The verifiable, double-entry system of record: a Merkle tree per channel, a log of "
+        "channel heads, signed checkpoints cosigned by witnesses, proofs (docs/LEDGER.md). Reads are scoped "
+        "by channel membership: a resident reads its own channel and accounts; a municipality its channel "
+        "and its residents'; the GSA everything; the auditor the log of heads and proofs by blinded id.",
         lifespan=lifespan,
     )
 
@@ -293,20 +223,22 @@ def build_app(
     @app.get("/channels", response_model=list[ChannelOut], tags=["channels"])
     async def channels(
         ledger: LedgerDep, principal: PrincipalDep,
-        after: Annotated[str, Query(description="channel name to start after (paging)")] = "",
+        after: Annotated[str, Query(max_length=200, description="channel name to start after (paging)")] = "",
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     ) -> list[ChannelOut]:
-        """The channels the caller is a member of (the GSA: all)."""
+        """The channels the caller is a member of (the GSA: all), with their heads and blinded ids."""
         member = _member(principal)
         rows = await ledger.store.channels_for(None if member == GSA else member, after=after, limit=limit)
-        return [ChannelOut(**{k: r[k] for k in ChannelOut.model_fields}) for r in rows]
+        return [ChannelOut(channel=r["channel"], kind=r["kind"], municipality_id=r["municipality_id"],
+                           size=r["size"], root=b64(r["root"]), blinded_id=r["blinded_id"].hex(),
+                           salt=r["salt"].hex()) for r in rows]
 
     @app.get("/channels/{channel}/entries", response_model=EntryPage, tags=["channels"])
     async def channel_entries(
         ledger: LedgerDep, principal: PrincipalDep, channel: ChannelPath,
         kind: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
         start: From = None, end: To = None,
-        cursor: Annotated[int, Query(ge=0, le=2**63 - 1, description="return entries with seq > cursor")] = 0,
+        cursor: Annotated[int, Query(ge=0, le=2**62, description="return entries with seq > cursor")] = 0,
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     ) -> EntryPage:
         """A member's page of a channel's entries, by seq, filtered by kind and event time."""
@@ -314,24 +246,70 @@ def build_app(
         await _require_channel(ledger, principal, channel)
         stored = await ledger.store.channel_entries(channel, kind=kind, start=start, end=end,
                                                     after_seq=cursor, limit=limit)
-        positions = {s.row.entry_id: [ChainPosition(channel=channel, seq=s.row.seq, prev_hash=s.row.prev_hash,
-                                                    hash=s.row.hash)] for s in stored}
-        next_cursor = stored[-1].row.seq if len(stored) == limit else None
-        return EntryPage(channel=channel, entries=_entry_out(stored, positions), next_cursor=next_cursor)
+        next_cursor = stored[-1].seq if len(stored) == limit else None
+        return EntryPage(channel=channel, next_cursor=next_cursor,
+                         entries=[entry_out(s, [Position(channel=channel, seq=s.seq)]) for s in stored])
 
-    @app.get("/entries/{entry_id}", response_model=EntryOut, tags=["entries"])
-    async def entry(ledger: LedgerDep, principal: PrincipalDep, entry_id: str) -> EntryOut:
+    @app.get("/entries/{entry_id}", response_model=EntryOut, tags=["channels"])
+    async def entry(
+        ledger: LedgerDep, principal: PrincipalDep, entry_id: Annotated[str, Path(max_length=64)],
+    ) -> EntryOut:
         """One entry and its positions on the channels the caller belongs to (404 if none)."""
         member = _member(principal)
         stored = await ledger.store.entry_rows(entry_id)
         if member != GSA:
-            visible = await ledger.store.member_channels(member, [s.row.channel for s in stored])
-            stored = [s for s in stored if s.row.channel in visible]
+            visible = await ledger.store.member_channels(member, [s.channel for s in stored])
+            stored = [s for s in stored if s.channel in visible]
         if not stored:
             raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"entry {entry_id!r} not found")
-        positions = [ChainPosition(channel=s.row.channel, seq=s.row.seq, prev_hash=s.row.prev_hash,
-                                   hash=s.row.hash) for s in stored]
-        return _entry_out(stored[:1], {entry_id: positions})[0]
+        return entry_out(stored[0], [Position(channel=s.channel, seq=s.seq) for s in stored])
+
+    @app.get("/channels/{channel}/proofs", response_model=ProofBundle, tags=["proofs"])
+    async def channel_proofs(
+        ledger: LedgerDep, principal: PrincipalDep, channel: ChannelPath,
+        seqs: Annotated[str, Query(max_length=20_000, description="comma-separated entry positions, at most 1,000")],
+        checkpoint: Annotated[int | None, Query(ge=1, le=2**62, description="default: the newest cosigned one")] = None,
+    ) -> ProofBundle:
+        """Inclusion of entries in one checkpoint: in the channel's head, and that head in the log of heads."""
+        found = await _require_channel(ledger, principal, channel)
+        wanted = _parse_seqs(seqs)
+        keys = await _log_keys(ledger)
+        chosen = (await ledger.store.checkpoint(size=checkpoint) if checkpoint is not None else
+                  await ledger.store.checkpoint(cosigned=True) or await ledger.store.checkpoint())
+        if chosen is None:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, detail="no such checkpoint")
+        size = chosen["size"]
+        head = await ledger.store.tree_size(found.tree_id, at_log_size=size)
+        included = [s for s in wanted if head is not None and s <= head.size]
+        entries, head_proof = [], []
+        if head is not None and included:
+            proofs = await ledger.store.inclusion_proofs(found.tree_id, [s - 1 for s in included], head.size)
+            head_proof = [b64(h) for h in
+                          (await ledger.store.inclusion_proofs(HEADS_TREE, [head.log_index], size))[head.log_index]]
+            rows = await ledger.store.channel_entries(channel, seqs=included, limit=len(included))
+            entries = [ProvedEntry(seq=r.seq, entry=r.entry.decode(), proof=[b64(h) for h in proofs[r.seq - 1]])
+                       for r in rows]
+        return ProofBundle(
+            channel=channel, blinded_id=found.blinded_id.hex(), checkpoint=_checkpoint_out(chosen, keys),
+            head=None if head is None else ProofHead(index=head.log_index, size=head.size, root=b64(head.root)),
+            head_proof=head_proof, entries=entries, pending=[s for s in wanted if s not in set(included)],
+        )
+
+    @app.get("/channels/{channel}/proof/consistency", response_model=ConsistencyOut, tags=["proofs"])
+    async def channel_consistency(
+        ledger: LedgerDep, principal: PrincipalDep, channel: ChannelPath, old: SizeFrom, new: SizeTo,
+    ) -> ConsistencyOut:
+        """Consistency proof between two sizes of a member channel's tree."""
+        found = await _require_channel(ledger, principal, channel)
+        _check_sizes(old, new)
+        return ConsistencyOut(from_size=old, to=new,
+                              proof=await _proof_or_404(_tree_consistency(ledger, found.tree_id, old, new)))
+
+    async def _tree_consistency(ledger: Ledger, tree_id: int, old: int, new: int) -> list[bytes]:
+        head = await ledger.store.tree_size(tree_id)
+        if head is None or new > head.size:
+            raise ProofUnavailable(f"the tree has {0 if head is None else head.size} committed entries, not {new}")
+        return await ledger.store.consistency_proof(tree_id, old, new)
 
     @app.get("/accounts/balances", response_model=list[BalanceOut], tags=["accounts"])
     async def balances(ledger: LedgerDep, principal: PrincipalDep) -> list[BalanceOut]:
@@ -351,7 +329,8 @@ def build_app(
 
     @app.get("/accounts/{account}/postings", response_model=list[PostingOut], tags=["accounts"])
     async def account_postings(
-        ledger: LedgerDep, principal: PrincipalDep, account: str, start: From = None, end: To = None,
+        ledger: LedgerDep, principal: PrincipalDep, account: Annotated[str, Path(max_length=200)],
+        start: From = None, end: To = None,
     ) -> list[PostingOut]:
         """An account's postings between two event times (403 for an account the caller may not see)."""
         _check_range(start, end)
@@ -362,29 +341,130 @@ def build_app(
         return [PostingOut(**r) for r in await ledger.store.postings(account, start=start, end=end)]
 
     @app.get("/channels/{channel}/verify", response_model=VerifyOut, tags=["verification"])
-    async def verify(
-        ledger: LedgerDep, principal: PrincipalDep, channel: ChannelPath,
-        from_checkpoint: Annotated[bool, Query(description="start after the newest checkpoint")] = False,
-    ) -> VerifyOut:
-        """Recompute a channel's chain and signatures; report the first entry that fails."""
+    async def verify(ledger: LedgerDep, principal: PrincipalDep, channel: ChannelPath) -> VerifyOut:
+        """Recompute a channel from its entry bytes: leaves, stored hashes, heads, signatures, postings, checkpoint."""
         await _require_channel(ledger, principal, channel)
-        return verify_out(await verify_channel(ledger.store, ledger.keys, channel, from_checkpoint=from_checkpoint))
+        return verify_out(await verify_channel(ledger.store, ledger.keys, channel, log_keys=await _log_keys(ledger)))
 
-    @app.get("/checkpoints", response_model=list[CheckpointOut], tags=["verification"])
-    async def checkpoints(
+    @app.get("/verify", response_model=VerifyOut, tags=["verification"])
+    async def verify_everything(
+        ledger: LedgerDep, principal: Annotated[Principal, Depends(require_role(Role.GSA))],
+    ) -> VerifyOut:
+        """(GSA) The log of heads, every checkpoint and cosignature, every posting, what the witnesses cosigned."""
+        return verify_out(await verify_log(ledger.store, log_keys=await _log_keys(ledger)))
+
+    # ------------------------------------------------------------------ the log (any role, the auditor too)
+    @app.get("/log/key", response_model=LogKeyOut, tags=["log"])
+    async def log_key(ledger: LedgerDep, principal: PrincipalDep) -> LogKeyOut:
+        """The ledger's origin and C2SP verifier key, and the witnesses whose cosignatures it collects."""
+        return LogKeyOut(origin=ledger.settings.ledger_origin, vkey=ledger.log_vkey(),
+                         witnesses=[WitnessOut(name=w["name"], vkey=w["vkey"]) for w in await ledger.store.witnesses()])
+
+    @app.get("/log/checkpoint", response_model=CheckpointOut, tags=["log"])
+    async def latest_checkpoint(
         ledger: LedgerDep, principal: PrincipalDep,
-        channel: Annotated[str | None, Query(description="only this channel")] = None,
-        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    ) -> list[CheckpointOut]:
-        """Checkpoints of the channels the caller belongs to, newest first."""
-        member = _member(principal)
-        if channel is not None:
-            await _require_channel(ledger, principal, channel)
-            scope: list[str] | None = [channel]
-        elif member == GSA:
-            scope = None
-        else:
-            scope = [c["channel"] for c in await ledger.store.channels_for(member, limit=100_000)]
-        return [CheckpointOut(**r) for r in await ledger.store.checkpoints(scope, limit=limit)]
+        cosigned: Annotated[bool, Query(description="the newest one with at least one cosignature")] = False,
+    ) -> CheckpointOut:
+        """The newest signed checkpoint of the log of heads, with its cosignatures."""
+        found = await ledger.store.checkpoint(cosigned=cosigned)
+        if found is None:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, detail="no checkpoint yet: nothing was appended")
+        return _checkpoint_out(found, await _log_keys(ledger))
+
+    @app.get("/log/checkpoints/{size}", response_model=CheckpointOut, tags=["log"])
+    async def checkpoint_of_size(
+        ledger: LedgerDep, principal: PrincipalDep, size: Annotated[int, Path(ge=1, le=2**62)],
+    ) -> CheckpointOut:
+        """The checkpoint of one size of the log of heads."""
+        found = await ledger.store.checkpoint(size=size)
+        if found is None:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no checkpoint of size {size}")
+        return _checkpoint_out(found, await _log_keys(ledger))
+
+    @app.get("/log/heads", response_model=HeadsPage, tags=["log"])
+    async def log_heads(
+        ledger: LedgerDep, principal: PrincipalDep,
+        start: Annotated[int, Query(ge=0, le=2**62)], end: Annotated[int, Query(ge=0, le=2**62)],
+    ) -> HeadsPage:
+        """Leaves of the log of heads, start <= index < end (at most 10,000): blinded ids, sizes, roots."""
+        if end < start or end - start > 10_000:
+            raise _unprocessable("end", "end must be within 10,000 above start")
+        heads = await ledger.store.heads(start=start, end=end)
+        blinded = await ledger.store.blinded_ids(h.tree_id for h in heads)
+        return HeadsPage(heads=[HeadOut(index=h.log_index, blinded_id=blinded[h.tree_id].hex(), size=h.size,
+                                        root=b64(h.root)) for h in heads])
+
+    @app.get("/log/proof/consistency", response_model=ConsistencyOut, tags=["log"])
+    async def log_consistency(ledger: LedgerDep, principal: PrincipalDep, old: SizeFrom, new: SizeTo) -> ConsistencyOut:
+        """Consistency proof between two sizes of the log of heads."""
+        _check_sizes(old, new)
+        latest = await ledger.store.checkpoint()
+        if new > (latest["size"] if latest else 0):
+            raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"the log of heads has no size {new}")
+        return ConsistencyOut(from_size=old, to=new,
+                              proof=await _proof_or_404(ledger.store.consistency_proof(HEADS_TREE, old, new)))
+
+    @app.get("/log/proof/inclusion", response_model=InclusionOut, tags=["log"])
+    async def log_inclusion(
+        ledger: LedgerDep, principal: PrincipalDep,
+        index: Annotated[int, Query(ge=0, le=2**62)], size: Annotated[int, Query(ge=1, le=2**62)],
+    ) -> InclusionOut:
+        """Inclusion proof of one leaf of the log of heads in the log of ``size``."""
+        if index >= size:
+            raise _unprocessable("index", "index must be below size")
+        latest = await ledger.store.checkpoint()
+        heads = await ledger.store.heads(start=index, end=index + 1)
+        if not heads or size > (latest["size"] if latest else 0):
+            raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"the log of heads has no leaf {index} in size {size}")
+        head = heads[0]
+        blinded = (await ledger.store.blinded_ids([head.tree_id]))[head.tree_id]
+        proof = await _proof_or_404(_log_inclusion(ledger, index, size))
+        return InclusionOut(index=index, size=size, leaf=b64(head_leaf_data(blinded, head.size, head.root)), proof=proof)
+
+    async def _log_inclusion(ledger: Ledger, index: int, size: int) -> list[bytes]:
+        return (await ledger.store.inclusion_proofs(HEADS_TREE, [index], size))[index]
+
+    @app.get("/log/channels/{blinded_id}/consistency", response_model=ConsistencyOut, tags=["log"])
+    async def blinded_consistency(
+        ledger: LedgerDep, principal: PrincipalDep,
+        blinded_id: Annotated[str, Path(pattern="^[0-9a-f]{64}$", description="hex blinded channel id")],
+        old: SizeFrom, new: SizeTo,
+    ) -> ConsistencyOut:
+        """Consistency proof between two sizes of a channel's tree, by blinded id (hashes only)."""
+        _check_sizes(old, new)
+        found = await ledger.store.channel_by_blinded_id(bytes.fromhex(blinded_id))
+        if found is None:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, detail="no channel has that blinded id")
+        return ConsistencyOut(from_size=old, to=new,
+                              proof=await _proof_or_404(_tree_consistency(ledger, found.tree_id, old, new)))
+
+    @app.post("/log/cosignatures", response_model=CosignatureOut, status_code=201, tags=["log"])
+    async def add_cosignature(
+        ledger: LedgerDep, principal: PrincipalDep, response: Response, body: Annotated[CosignatureIn, Body()],
+    ) -> CosignatureOut:
+        """Keep a registered witness's cosignature of a checkpoint (C2SP tlog-cosignature); 422 if it does not verify."""
+        found = await ledger.store.checkpoint(size=body.size)
+        if found is None:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no checkpoint of size {body.size}")
+        line = body.signature if body.signature.endswith("\n") else body.signature + "\n"
+        keys = await _log_keys(ledger)
+        try:
+            parsed = notes.parse_note(notes.with_signatures(found["note"], [line]))
+            name = next(s.name for s in parsed.signatures if notes.signature_line(s.name, s.key_hash, s.signature) == line)
+        except (notes.NoteError, StopIteration, binascii.Error, ValueError):
+            raise HTTPException(422, detail=[{"loc": ["body", "signature"],
+                                              "msg": "not a signature line ('— <name> <base64>')"}]) from None
+        key = keys.witnesses.get(name)
+        if key is None:
+            raise HTTPException(422, detail=[{"loc": ["body", "signature"], "msg": f"{name!r} is not a registered witness"}])
+        timestamp = notes.verify_cosignature(notes.Note(parsed.body, tuple(s for s in parsed.signatures if s.name == name)),
+                                             name=name, public_key=key)
+        if timestamp is None:
+            raise HTTPException(422, detail=[{"loc": ["body", "signature"],
+                                              "msg": f"not a valid cosignature of checkpoint {body.size} by {name}"}])
+        new = await ledger.store.add_cosignature(size=body.size, witness=name, cosigned_at=timestamp, line=line)
+        if not new:
+            response.status_code = status.HTTP_200_OK
+        return CosignatureOut(size=body.size, witness=name, timestamp=timestamp, new=new)
 
     return app

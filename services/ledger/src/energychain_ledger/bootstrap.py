@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Collection, Mapping, Sequence
@@ -22,9 +21,12 @@ from energychain_shared import keys as key_files
 from energychain_shared.channels import GSA_CHANNEL, municipality_channel, resident_channel
 from energychain_shared.kafka import make_consumer, make_producer
 from energychain_shared.registry import Registry, load_registry
-from energychain_shared.topics import LEDGER_APPENDS, LEDGER_DEAD_LETTERS, METER_READINGS
+from energychain_shared.tlog import note as notes
+from energychain_shared.tlog.note import Checkpoint
+from energychain_shared.topics import LEDGER_APPENDS, LEDGER_CHECKPOINTS, LEDGER_DEAD_LETTERS, METER_READINGS
 
 log = logging.getLogger(__name__)
+LEDGER_KEY = "ledger"  # the service key that signs checkpoints
 
 
 def registry_channels(registry: Registry) -> list[str]:
@@ -58,6 +60,15 @@ def parse_keys(pems: Mapping[str, Sequence[str]]) -> dict[str, list[SignatureVer
     return parsed
 
 
+def checkpoint_signer(origin: str, key: Ed25519PrivateKey):
+    """Signs the checkpoint of a log of heads as a C2SP signed note under the key name ``origin``."""
+
+    def sign(size: int, root: bytes) -> str:
+        return notes.sign_note(notes.checkpoint_body(Checkpoint(origin, size, root)), name=origin, private_key=key)
+
+    return sign
+
+
 @dataclass
 class Ledger:
     """Everything a ledger process needs, wired once."""
@@ -67,8 +78,6 @@ class Ledger:
     store: LedgerStore
     keys: dict[str, list[SignatureVerifier]]
     _executor: ThreadPoolExecutor | None = field(default=None, repr=False)
-    # The append and reading loops both checkpoint: one at a time, so a head is pinned once.
-    _checkpoint_lock: asyncio.Lock = field(default_factory=asyncio.Lock, repr=False)
 
     async def close(self) -> None:
         """Close the database pool and the verification threads."""
@@ -82,9 +91,13 @@ class Ledger:
             self._executor = ThreadPoolExecutor(self.settings.ledger_verify_threads, thread_name_prefix="verify")
         return self._executor
 
-    def ledger_signing_key(self) -> Ed25519PrivateKey:
-        """The ledger's own private key (signs checkpoints and the meter-reading entries it records)."""
-        return key_files.load_private_key(self.settings.resolved_keys_dir, "ledger")
+    def log_public_key(self) -> Ed25519PublicKey:
+        """The public key of the ledger's checkpoints."""
+        return key_files.load_public_key(self.settings.resolved_keys_dir, LEDGER_KEY)
+
+    def log_vkey(self) -> str:
+        """The C2SP verifier key of the ledger's checkpoints (what witnesses and verifiers pin)."""
+        return notes.verifier_key(self.settings.ledger_origin, self.log_public_key())
 
     def token_private_key(self) -> Ed25519PrivateKey:
         """The private key that signs access tokens."""
@@ -94,16 +107,13 @@ class Ledger:
         """The public key every service verifies tokens with."""
         return key_files.load_public_key(self.settings.resolved_keys_dir, key_files.TOKEN_KEY)
 
-    async def checkpoint(self) -> int:
-        """Pin every moved channel head, signed by the ledger's key."""
-        from energychain_ledger import metrics
-        from energychain_shared.keys import sign
-
-        key = self.ledger_signing_key()
-        async with self._checkpoint_lock:
-            pinned = await self.store.checkpoint(lambda material: sign(key, material))
-        metrics.CHECKPOINTS.inc(pinned)
-        return pinned
+    def _processor(self, producer: AIOKafkaProducer, *, threads: bool) -> AppendProcessor:
+        settings = self.settings
+        return AppendProcessor(
+            store=self.store, keys=self.keys, producer=producer,
+            dead_letter_topic=settings.topic(LEDGER_DEAD_LETTERS), checkpoint_topic=settings.topic(LEDGER_CHECKPOINTS),
+            executor=self.verify_executor() if threads else None, workers=settings.ledger_verify_threads,
+        )
 
     def make_consumer(
         self, *, client_id: str = "ledger", group_id: str | None = None,
@@ -117,22 +127,16 @@ class Ledger:
             max_poll_records=settings.ledger_batch_max,
             fetch_max_bytes=64 * 1024 * 1024, max_partition_fetch_bytes=8 * 1024 * 1024,
         )
-        processor = AppendProcessor(
-            store=self.store, keys=self.keys, producer=producer,
-            dead_letter_topic=settings.topic(LEDGER_DEAD_LETTERS),
-            executor=self.verify_executor(), workers=settings.ledger_verify_threads,
-        )
         loop = AppendConsumer(
-            consumer=kafka_consumer, processor=processor, batch_max=settings.ledger_batch_max,
-            poll_timeout_ms=settings.ledger_poll_timeout_ms, checkpoint=self.checkpoint,
-            checkpoint_interval_s=settings.ledger_checkpoint_interval_s,
-            checkpoint_every_entries=settings.ledger_checkpoint_every_entries, latency_sink=latency_sink,
+            consumer=kafka_consumer, processor=self._processor(producer, threads=True),
+            batch_max=settings.ledger_batch_max, poll_timeout_ms=settings.ledger_poll_timeout_ms,
+            latency_sink=latency_sink,
         )
         return kafka_consumer, loop
 
     def make_readings_consumer(
         self, *, client_id: str = "ledger-readings", group_id: str | None = None, producer: AIOKafkaProducer,
-        houses: Collection[str] | None = None,
+        houses: Collection[str] | None = None, latency_sink: list[float] | None = None,
     ) -> tuple[AIOKafkaConsumer, AppendConsumer]:
         """A consumer of meter.readings recording each reading on its resident's channel (call inside a running loop).
 
@@ -148,38 +152,41 @@ class Ledger:
             client_id=client_id, max_poll_records=settings.ledger_batch_max,
             fetch_max_bytes=64 * 1024 * 1024, max_partition_fetch_bytes=8 * 1024 * 1024,
         )
-        appends = AppendProcessor(
-            store=self.store, keys=self.keys, producer=producer, dead_letter_topic=settings.topic(LEDGER_DEAD_LETTERS),
-        )
         processor = ReadingProcessor(
-            appends=appends, key=self.ledger_signing_key(),
+            appends=self._processor(producer, threads=False),
             houses={r.house_id for r in self.registry.residents} if houses is None else houses,
         )
         loop = AppendConsumer(
             consumer=kafka_consumer, processor=processor, batch_max=settings.ledger_batch_max,
-            poll_timeout_ms=settings.ledger_poll_timeout_ms, checkpoint=self.checkpoint,
-            checkpoint_interval_s=settings.ledger_checkpoint_interval_s,
-            checkpoint_every_entries=settings.ledger_checkpoint_every_entries,
+            poll_timeout_ms=settings.ledger_poll_timeout_ms, latency_sink=latency_sink,
         )
         return kafka_consumer, loop
 
     async def ensure_topics(self) -> None:
-        """Create the append, dead-letter and meter-readings topics if they are missing (idempotent)."""
+        """Create the append, dead-letter, checkpoint and meter-readings topics if they are missing (idempotent)."""
         from energychain_shared.kafka import ensure_topics
 
-        await ensure_topics(self.settings, [LEDGER_APPENDS, LEDGER_DEAD_LETTERS, METER_READINGS])
+        await ensure_topics(self.settings, [LEDGER_APPENDS, LEDGER_DEAD_LETTERS, LEDGER_CHECKPOINTS, METER_READINGS])
 
     def make_producer(self, *, client_id: str = "ledger-dead-letters") -> AIOKafkaProducer:
-        """The producer of dead letters (call inside a running loop)."""
+        """The producer of dead letters and checkpoints (call inside a running loop)."""
         return make_producer(self.settings, client_id=client_id)
 
 
-async def open_ledger(settings: LedgerSettings, *, register_keys: bool = True) -> Ledger:
-    """Connect, sync channels from the registry, register producer keys, load them."""
+async def open_ledger(settings: LedgerSettings, *, register_keys: bool = True, writer: bool = False) -> Ledger:
+    """Connect, sync channels from the registry, register producer keys, load them.
+
+    ``writer``: this process appends, so it loads the ledger's private key to sign checkpoints.
+    """
     registry = load_registry(settings.registry_path)
     house_municipality = {r.house_id: r.municipality_id for r in registry.residents}
+    sign = None
+    if writer:
+        sign = checkpoint_signer(settings.ledger_origin,
+                                 key_files.load_private_key(settings.resolved_keys_dir, LEDGER_KEY))
     pool = await make_pool(settings, size=settings.ledger_db_pool_size)
-    store = LedgerStore(pool, house_municipality=house_municipality)
+    store = LedgerStore(pool, house_municipality=house_municipality, origin=settings.ledger_origin,
+                        sign_checkpoint=sign)
     try:
         await store.ensure_channels(registry_channels(registry))
         if register_keys:

@@ -1,4 +1,4 @@
-"""`energychain-ledger`: migrate, seed-users, serve, consume, verify, checkpoint, check, bench, bench-readings."""
+"""`energychain-ledger`: migrate, seed-users, add-witness, serve, consume, verify, checkpoint, check, bench, bench-readings."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ import typer
 from energychain_ledger.settings import LedgerSettings
 from energychain_shared.settings import load_settings
 
-app = typer.Typer(help="EnergyChain ledger: tamper-evident, double-entry system of record.", no_args_is_help=True)
+app = typer.Typer(help="EnergyChain ledger: the verifiable, double-entry system of record.", no_args_is_help=True)
 
 
 def _settings() -> LedgerSettings:
@@ -56,12 +56,46 @@ def migrate() -> None:
     _start(settings, kafka=False)
     upgrade_to_head(settings)
 
-    async def sync() -> None:
+    async def sync() -> str:
         ledger = await open_ledger(settings)
-        await ledger.close()
+        try:
+            return ledger.log_vkey()
+        finally:
+            await ledger.close()
 
-    asyncio.run(sync())
-    typer.echo("ledger schema at head; registry channels and producer keys registered")
+    vkey = asyncio.run(sync())
+    # What a witness or a verifier pins: the checkpoints' C2SP verifier key.
+    path = settings.resolved_keys_dir / "ledger.vkey"
+    path.write_text(vkey + "\n")
+    typer.echo(f"ledger schema at head; registry channels and producer keys registered; checkpoint key {vkey} in {path}")
+
+
+@app.command("add-witness")
+def add_witness(
+    vkey: Annotated[str, typer.Option(help="the witness's C2SP verifier key (energychain-witness vkey)")],
+    url: Annotated[Optional[str], typer.Option(help="the witness's API, asked by `verify` what it cosigned")] = None,
+) -> None:
+    """Register (or update) a witness whose cosignatures the ledger collects and serves."""
+    from energychain_ledger.adapters.store import LedgerStore, make_pool
+    from energychain_shared.tlog.note import NoteError, parse_verifier_key
+
+    settings = _settings()
+    _start(settings, kafka=False)
+    try:
+        name, _, _ = parse_verifier_key(vkey.strip())
+    except NoteError as error:
+        typer.echo(f"energychain-ledger: bad --vkey: {error}", err=True)
+        raise typer.Exit(2) from None
+
+    async def register() -> None:
+        pool = await make_pool(settings, size=1)
+        try:
+            await LedgerStore(pool, house_municipality={}).register_witness(name=name, vkey=vkey.strip(), url=url)
+        finally:
+            await pool.close()
+
+    asyncio.run(register())
+    typer.echo(f"witness {name} registered")
 
 
 @app.command("seed-users")
@@ -120,7 +154,7 @@ def consume(client_id: Annotated[str, typer.Option(help="Kafka client id of this
     _start(settings, kafka=True, keys=("ledger",))
 
     async def run() -> None:
-        ledger = await open_ledger(settings)
+        ledger = await open_ledger(settings, writer=True)
         await ledger.ensure_topics()
         stop = asyncio.Event()
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -162,34 +196,41 @@ def consume(client_id: Annotated[str, typer.Option(help="Kafka client id of this
 
 @app.command()
 def verify(
-    channel: Annotated[Optional[str], typer.Option(help="one channel (default: every channel)")] = None,
-    from_checkpoint: Annotated[bool, typer.Option(help="trust the newest checkpoint and start after it")] = False,
+    channel: Annotated[Optional[str], typer.Option(help="one channel (default: every channel, and the whole log)")] = None,
 ) -> None:
-    """Recompute chains and signatures; print the FIRST entry that fails per channel (exit 1 if any)."""
+    """Recompute leaves, trees, heads, signatures, postings and checkpoints; name every problem (exit 1 if any)."""
+    from energychain_ledger.api import _log_keys
     from energychain_ledger.bootstrap import open_ledger
-    from energychain_ledger.verification import verify_channel
+    from energychain_ledger.verification import verify_channel, verify_log
 
     settings = _settings()
     _start(settings, kafka=False)
+
+    def show(name: str, report) -> None:
+        if report.ok:
+            proved = f", proved in checkpoint {report.checkpoint}" if report.checkpoint else ""
+            by = f" cosigned by {', '.join(report.cosigned_by)}" if report.cosigned_by else ""
+            typer.echo(f"{name}: ok, {report.entries_checked} entries, size {report.size}{proved}{by}")
+            return
+        for p in report.problems:
+            where = " ".join(f"{k} {v}" for k, v in (("seq", p.seq), ("entry", p.entry_id), ("posting", p.posting),
+                                                      ("checkpoint", p.checkpoint)) if v is not None)
+            typer.echo(f"{name}: FAILED {where}: {p.problem}: {p.detail}")
 
     async def run() -> int:
         ledger = await open_ledger(settings, register_keys=False)
         failed = 0
         try:
+            keys = await _log_keys(ledger)
             names = [channel] if channel else await ledger.store.all_channels()
             for name in names:
-                if await ledger.store.head(name) is None:
-                    typer.echo(f"{name}: no such channel", err=True)
-                    failed += 1
-                    continue
-                report = await verify_channel(ledger.store, ledger.keys, name, from_checkpoint=from_checkpoint)
-                if report.ok:
-                    typer.echo(f"{name}: ok, {report.entries_checked} entries (seq {report.start_seq + 1}.."
-                               f"{report.last_seq}), checkpoints confirmed {list(report.checkpoints_confirmed)}")
-                else:
-                    f = report.failure
-                    failed += 1
-                    typer.echo(f"{name}: FAILED at seq {f.seq} entry {f.entry_id}: {f.problem}: {f.detail}")
+                report = await verify_channel(ledger.store, ledger.keys, name, log_keys=keys)
+                show(name, report)
+                failed += not report.ok
+            if channel is None:
+                report = await verify_log(ledger.store, log_keys=keys)
+                show(f"log of heads ({report.size} heads)", report)
+                failed += not report.ok
         finally:
             await ledger.close()
         return failed
@@ -199,20 +240,26 @@ def verify(
 
 @app.command()
 def checkpoint() -> None:
-    """Pin every channel head that moved since its last checkpoint (signed by the ledger key)."""
+    """Print the newest signed checkpoint with its cosignatures (a C2SP signed note)."""
     from energychain_ledger.bootstrap import open_ledger
+    from energychain_shared.tlog.note import with_signatures
 
     settings = _settings()
     _start(settings, kafka=False)
 
-    async def run() -> int:
+    async def run() -> str | None:
         ledger = await open_ledger(settings, register_keys=False)
         try:
-            return await ledger.checkpoint()
+            found = await ledger.store.checkpoint()
+            return None if found is None else with_signatures(found["note"], list(found["cosignatures"].values()))
         finally:
             await ledger.close()
 
-    typer.echo(f"pinned {asyncio.run(run())} channel heads")
+    text = asyncio.run(run())
+    if text is None:
+        typer.echo("no checkpoint yet: nothing was appended", err=True)
+        raise typer.Exit(1)
+    typer.echo(text, nl=False)
 
 
 @app.command()

@@ -18,8 +18,10 @@ class LedgerSettings(CommonSettings):
     )
     ledger_batch_max: int = Field(default=5000, ge=1, description="Most appends persisted in one transaction.")
     ledger_poll_timeout_ms: int = Field(default=200, ge=1)
-    ledger_checkpoint_interval_s: float = Field(default=60.0, gt=0, description="Checkpoint channel heads this often.")
-    ledger_checkpoint_every_entries: int = Field(default=100_000, ge=1, description="...or after this many entries.")
+    ledger_origin: str = Field(
+        default="energychain.local/ledger", min_length=1, max_length=200, pattern=r"^[^\s+]+$",
+        description="The checkpoints' origin line and key name (C2SP tlog-checkpoint); unique per ledger.",
+    )
     ledger_verify_threads: int = Field(
         default=2, ge=1, le=32, description="Threads checking a batch's signatures (libsodium releases the GIL)."
     )

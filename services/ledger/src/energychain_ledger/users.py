@@ -8,7 +8,7 @@ from pathlib import Path
 
 from energychain_shared.registry import Registry
 
-ROLES = ("resident", "municipality", "gsa")
+ROLES = ("resident", "municipality", "gsa", "auditor")
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,7 +22,7 @@ def ledger_settings(infrastructure, tmp_path_factory) -> LedgerSettings:
         key_files.ensure_key_pair(keys_dir, name)
     settings = LedgerSettings(**{
         **infrastructure.model_dump(), "keys_dir": keys_dir,
-        "ledger_checkpoint_interval_s": 3600, "ledger_poll_timeout_ms": 100, "ledger_batch_max": 500,
+        "ledger_poll_timeout_ms": 100, "ledger_batch_max": 500,
     })
     upgrade_to_head(settings)
     return settings
@@ -31,7 +31,7 @@ def ledger_settings(infrastructure, tmp_path_factory) -> LedgerSettings:
 @pytest.fixture
 async def ledger(ledger_settings):
     """An open ledger (pool, registry channels, keys) for one test."""
-    opened = await open_ledger(ledger_settings)
+    opened = await open_ledger(ledger_settings, writer=True)
     try:
         yield opened
     finally:

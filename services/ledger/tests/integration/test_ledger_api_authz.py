@@ -1,4 +1,4 @@
-"""Every read endpoint walked as every role: exactly who sees what."""
+"""Every read endpoint walked as every role (the auditor too): exactly who sees what, and who may prove what."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ T0 = datetime(2024, 7, 1, tzinfo=timezone.utc)
 USERS = {  # username -> (role, municipality for municipality users)
     "luis": ("resident", None), "chauncy": ("resident", None), "angel": ("resident", None),
     "rosa": ("resident", None), "stephen": ("municipality", "parlier"),
-    "reedley": ("municipality", "reedley"), "gsa-operator": ("gsa", None),
+    "reedley": ("municipality", "reedley"), "gsa-operator": ("gsa", None), "auditor": ("auditor", None),
 }
 HOUSE = {"luis": "house-01", "chauncy": "house-02", "angel": "house-03", "rosa": "house-r01"}
 CHANNELS = ["resident:house-01", "resident:house-02", "resident:house-03", "resident:house-r01",
@@ -35,6 +35,7 @@ MEMBERS = {
     "stephen": {"municipality:parlier", "resident:house-01", "resident:house-02", "resident:house-03"},
     "reedley": {"municipality:reedley", "resident:house-r01"},
     "gsa-operator": set(CHANNELS),
+    "auditor": set(),  # reads the log of heads and proofs by blinded id, no channel
 }
 
 
@@ -52,7 +53,7 @@ def _accounts_visible(user: str, account: str) -> bool:
 @pytest.fixture
 async def client(ledger_settings, unique):
     """The API on the real database, with the demo users (test passwords) and one entry per channel."""
-    ledger = await open_ledger(ledger_settings)
+    ledger = await open_ledger(ledger_settings, writer=True)
     hasher = PasswordHasher(time_cost=1, memory_cost=8192)
     try:
         for username, (role, municipality) in USERS.items():
@@ -93,8 +94,19 @@ async def test_token_endpoint_refuses_a_wrong_password_and_an_unknown_user(clien
 
 
 @pytest.mark.parametrize("user", list(USERS))
-async def test_each_role_reads_exactly_its_channels_entries_accounts_and_checkpoints(client, unique, user):
+async def test_each_role_reads_exactly_its_channels_entries_accounts_and_proofs(client, unique, user):
     headers = await _token(client, user)
+    # The log of heads is everyone's: blinded ids, sizes, roots, checkpoints.
+    checkpoint = (await client.get("/log/checkpoint", headers=headers)).json()
+    assert checkpoint["size"] >= 1 and "\n\n\u2014 " in checkpoint["note"]
+    heads = await client.get("/log/heads", params={"start": 0, "end": 10}, headers=headers)
+    assert heads.status_code == 200 and "channel" not in heads.text
+    assert (await client.get("/log/key", headers=headers)).status_code == 200
+    if user == "auditor":
+        for path in ("/channels", "/channels/gsa/entries", "/accounts/balances", "/channels/gsa/verify",
+                     "/channels/gsa/proofs?seqs=1", "/channels/gsa/proof/consistency?from=0&to=1"):
+            assert (await client.get(path, headers=headers)).status_code == 403, path
+        return
     listed: set[str] = set()
     after = ""
     while True:  # page through: the GSA's list can be long
@@ -120,11 +132,13 @@ async def test_each_role_reads_exactly_its_channels_entries_accounts_and_checkpo
         assert entry.status_code == (200 if allowed else 404), (user, channel)
         verify = await client.get(f"/channels/{channel}/verify", headers=headers)
         assert verify.status_code == (200 if allowed else 403), (user, channel)
-        checkpoints = await client.get("/checkpoints", params={"channel": channel}, headers=headers)
-        assert checkpoints.status_code == (200 if allowed else 403), (user, channel)
-    pinned = {c["channel"] for c in (await client.get("/checkpoints", params={"limit": 1000}, headers=headers)).json()}
-    if user != "gsa-operator":
-        assert pinned <= MEMBERS[user]
+        proofs = await client.get(f"/channels/{channel}/proofs", params={"seqs": "1"}, headers=headers)
+        assert proofs.status_code == (200 if allowed else 403), (user, channel, proofs.text)
+        consistency = await client.get(f"/channels/{channel}/proof/consistency", params={"from": 0, "to": 1},
+                                       headers=headers)
+        assert consistency.status_code == (200 if allowed else 403), (user, channel, consistency.text)
+        if allowed:
+            assert proofs.json()["channel"] == channel and "salt" not in proofs.text
 
     balances = {b["account"] for b in (await client.get("/accounts/balances", headers=headers)).json()}
     assert balances, user
@@ -144,7 +158,8 @@ async def test_missing_expired_and_foreign_tokens_see_nothing(client, ledger_set
     expired = issue_token(token_key, gsa, ttl=timedelta(minutes=5), now=datetime.now(timezone.utc) - timedelta(hours=1))
     foreign = issue_token(Ed25519PrivateKey.generate(), gsa, ttl=timedelta(minutes=5))
     paths = ["/channels", "/channels/gsa/entries", "/entries/x", "/accounts/balances",
-             "/accounts/gsa:cash/postings", "/accounts/check", "/channels/gsa/verify", "/checkpoints"]
+             "/accounts/gsa:cash/postings", "/accounts/check", "/channels/gsa/verify", "/log/checkpoint",
+             "/log/heads?start=0&end=1", "/log/key", "/channels/gsa/proofs?seqs=1", "/verify"]
     for headers in ({}, {"Authorization": f"Bearer {expired}"}, {"Authorization": f"Bearer {foreign}"}):
         for path in paths:
             response = await client.get(path, headers=headers)
@@ -162,3 +177,9 @@ async def test_bad_query_parameters_are_rejected_naming_the_field(client):
     assert limit.status_code == 422 and "limit" in limit.text
     missing = await client.get("/channels/resident:nope-nope/entries", headers=headers)
     assert missing.status_code == 404
+    seqs = await client.get("/channels/gsa/proofs", params={"seqs": "1,x"}, headers=headers)
+    assert seqs.status_code == 422 and "seqs" in seqs.text
+    sizes = await client.get("/log/proof/consistency", params={"from": 5, "to": 2}, headers=headers)
+    assert sizes.status_code == 422 and "from" in sizes.text
+    beyond = await client.get("/log/proof/consistency", params={"from": 1, "to": 2**61}, headers=headers)
+    assert beyond.status_code == 404

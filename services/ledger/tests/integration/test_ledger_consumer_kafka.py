@@ -11,6 +11,7 @@ from datetime import datetime, timezone
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from energychain_ledger.api import _log_keys
 from energychain_ledger.verification import verify_channel
 from energychain_shared import keys as key_files
 from energychain_shared.events import LedgerAppendRejected, Transfer, decode
@@ -111,16 +112,17 @@ async def test_consumer_is_idempotent_and_dead_letters_conflicts_forgeries_and_b
     assert letters[f"good-{unique}"].request["body"] == {"v": 2}
     # One entry stored, with the ORIGINAL body: redelivery changed nothing, the conflict overwrote nothing.
     rows = await ledger.store.entry_rows(f"good-{unique}")
-    assert [(r.row.channel, r.row.seq, dict(r.row.payload)) for r in rows] == [(channel, 1, {"v": 1})]
+    assert [(r.channel, r.seq, json.loads(r.entry)["body"]) for r in rows] == [(channel, 1, {"v": 1})]
     assert await ledger.store.entry_rows(f"forged-{unique}") == []
     assert await ledger.store.balances(lambda a: a.endswith(f"k-{unique}:receivable")) == {
         f"resident:k-{unique}:receivable": -500}
-    assert (await verify_channel(ledger.store, ledger.keys, channel)).ok
+    report = await verify_channel(ledger.store, ledger.keys, channel, log_keys=await _log_keys(ledger))
+    assert report.ok, report.problems
 
 
 async def _head_is(ledger, channel: str, seq: int) -> bool:
     head = await ledger.store.head(channel)
-    return head is not None and head[0] == seq
+    return head is not None and head.size == seq
 
 
 async def test_two_consumer_instances_appending_to_one_channel_keep_it_gapless(
@@ -139,8 +141,10 @@ async def test_two_consumer_instances_appending_to_one_channel_keep_it_gapless(
     async with running_consumers(ledger, count=2):
         await _publish(ledger_settings, *appends)
         await wait_until(lambda: _head_is(ledger, shared, len(appends)), timeout=60)
-    seqs = [row.seq async for row in ledger.store.chain(shared)]
+    tree = (await ledger.store.channel(shared)).tree_id
+    seqs = [row.seq async for row in ledger.store.tree_entries(tree, channel=shared)]
     assert seqs == list(range(1, len(appends) + 1))
-    assert (await verify_channel(ledger.store, ledger.keys, shared)).ok
+    report = await verify_channel(ledger.store, ledger.keys, shared, log_keys=await _log_keys(ledger))
+    assert report.ok, report.problems
     for house in houses:
-        assert (await ledger.store.head(f"resident:{house}"))[0] == 40
+        assert (await ledger.store.head(f"resident:{house}")).size == 40

@@ -1,4 +1,4 @@
-"""Every meter reading lands on its resident's channel once, signed by the ledger, and the channel verifies."""
+"""Every meter reading lands on its resident's channel tree once, covered by a signed checkpoint, and the channel verifies."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ import pytest
 from aiokafka import TopicPartition
 from prometheus_client import REGISTRY
 
-from energychain_ledger.adapters.readings import reading_entry_id
 from energychain_ledger.bootstrap import Ledger, open_ledger
+from energychain_ledger.api import _log_keys
 from energychain_ledger.verification import verify_channel
 from energychain_shared import events, topics
 from energychain_shared.channels import resident_channel
@@ -103,16 +103,16 @@ async def test_each_reading_is_one_verified_ledger_entry_and_redelivery_restart_
 ):
     suffix = uuid.uuid4().hex[:8]
     settings = ledger_settings.model_copy(update={"topic_prefix": f"{ledger_settings.topic_prefix}lr{suffix}."})
-    await ensure_topics(settings, [topics.METER_READINGS, topics.LEDGER_DEAD_LETTERS])
+    await ensure_topics(settings, [topics.METER_READINGS, topics.LEDGER_DEAD_LETTERS, topics.LEDGER_CHECKPOINTS])
     # An hour no other run uses, so these reading ids are new to the shared test database.
     base = datetime(2040, 1, 1, tzinfo=UTC) + timedelta(hours=uuid.uuid4().int % 500_000)
     readings = [_reading(h, base + timedelta(hours=i), 100 * (i + 1)) for h in HOUSES for i in range(4)]
     stranger = _reading("house-not-registered", base, 100)
     await _publish(settings, readings + readings[:4] + [stranger], watermark_at=base + timedelta(hours=4))
-    ids = [reading_entry_id(r.event_id) for r in readings]
+    ids = [r.event_id for r in readings]
     unknown_before = _unknown_house_count()
 
-    ledger = await open_ledger(settings)
+    ledger = await open_ledger(settings, writer=True)
     try:
         group = f"{settings.topic_prefix}ledger-readings"
         assert await _consume_all(ledger, group_id=group) == len(readings)
@@ -122,22 +122,23 @@ async def test_each_reading_is_one_verified_ledger_entry_and_redelivery_restart_
         assert await _consume_all(ledger, group_id=group) == 0  # restart: a new instance in the same group
         assert await _consume_all(ledger, group_id=f"{group}-replay") == 0  # a new group from offset 0
 
-        rows = await ledger.store.pool.fetch(
-            "SELECT entry_id, channel, kind, producer, event_time, payload FROM ledger.entries "
-            "WHERE entry_id = ANY($1::text[]) OR entry_id = $2", ids, reading_entry_id(stranger.event_id),
-        )
-        by_id = {r["entry_id"]: r for r in rows}
+        rows = [row for entry_id in ids + [stranger.event_id] for row in await ledger.store.entry_rows(entry_id)]
+        by_id = {r.entry_id: r for r in rows}
         assert len(rows) == len(readings) and by_id.keys() == set(ids)
         for reading in readings:
-            row = by_id[reading_entry_id(reading.event_id)]
-            assert (row["channel"], row["kind"], row["producer"]) == (
-                resident_channel(reading.house_id), "meter_reading", "ledger")
-            assert row["event_time"] == reading.interval_end
-            payload = json.loads(row["payload"])
-            assert payload["home_wh"] == reading.home_wh and payload["event_id"] == reading.event_id
+            row = by_id[reading.event_id]
+            content = json.loads(row.entry)
+            assert (row.channel, row.kind, content["producer"], row.signature) == (
+                resident_channel(reading.house_id), "meter_reading", "meter-ingest", "")
+            assert row.event_time == reading.interval_end
+            # The reading as meter-ingest published it is the entry's body, canonical JSON and all.
+            assert content["body"] == json.loads(events.encode(reading))
+            assert row.entry == events.canonical_json(content)
+        keys = await _log_keys(ledger)
         for house in HOUSES:
-            report = await verify_channel(ledger.store, ledger.keys, resident_channel(house))
-            assert report.ok, report.failure
+            report = await verify_channel(ledger.store, ledger.keys, resident_channel(house), log_keys=keys)
+            assert report.ok, report.problems
+            assert report.checkpoint is not None  # the channel's newest head is proved in a signed checkpoint
         assert _unknown_house_count() - unknown_before == 2  # first group and the replay group each skipped it
     finally:
         await ledger.close()

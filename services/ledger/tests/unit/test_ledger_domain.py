@@ -1,8 +1,8 @@
-"""Pure ledger rules: membership, access, chaining, batch planning, transfer checks."""
+"""Pure ledger rules: membership, access, transfer checks, and how a batch lands in the verifiable log."""
 
 from __future__ import annotations
 
-from dataclasses import replace
+import hashlib
 from datetime import datetime, timezone
 
 import pytest
@@ -13,40 +13,39 @@ from energychain_ledger.domain.appends import (
     INVALID_TRANSFER,
     Append,
     AppendRefused,
-    Head,
     check_channels,
     check_transfers,
-    plan_batch,
-)
-from energychain_ledger.domain.chain import (
-    BAD_SIGNATURE,
-    BROKEN_LINK,
-    CHECKPOINT_MISMATCH,
-    GENESIS_HASH,
-    HASH_MISMATCH,
-    HEAD_MISMATCH,
-    SEQUENCE_GAP,
-    canonical_json,
-    verify_chain,
 )
 from energychain_ledger.domain.channels import InvalidChannel, channel_spec
+from energychain_ledger.domain.log import HEADS_TREE, ChannelTree, plan_batch
 from energychain_shared import events
+from energychain_shared.tlog import merkle
+from energychain_shared.tlog.heads import blinded_channel_id, head_leaf_data
+from energychain_shared.tlog.merkle import Frontier
 
 pytestmark = pytest.mark.unit
 
 T0 = datetime(2024, 3, 1, 8, tzinfo=timezone.utc)
 HOUSES = {"house-01": "parlier", "house-r01": "reedley"}
+SALT = bytes(range(32))
 
 
 def _append(entry_id: str, *channels: str, body: dict | None = None, transfers=()) -> Append:
     body = body if body is not None else {"n": entry_id}
+    entry = events.canonical_json({"entry_id": entry_id, "channels": list(channels), "body": body,
+                                   "transfers": list(transfers)})
     return Append(entry_id=entry_id, channels=channels, kind="Test", event_time=T0, producer="billing",
-                  payload=body, transfers=tuple(transfers), signature="sig", digest=f"d-{entry_id}-{sorted(body.items())}")
+                  entry=entry, signature="sig", transfers=tuple(transfers))
 
 
-def _chain(*appends: Append, channel: str = "resident:house-01"):
-    plan = plan_batch(appends, heads={channel: Head(0, GENESIS_HASH)}, existing_digests={})
-    return plan, [r for r in plan.rows if r.channel == channel]
+def _trees(*channels: str, sizes: dict[str, list[bytes]] | None = None) -> dict[str, ChannelTree]:
+    trees = {}
+    for tree_id, channel in enumerate(channels, start=1):
+        frontier = Frontier()
+        for leaf in (sizes or {}).get(channel, []):
+            frontier.append(leaf)
+        trees[channel] = ChannelTree(channel, tree_id, blinded_channel_id(channel, SALT), frontier)
+    return trees
 
 
 def test_resident_channel_members_are_resident_its_municipality_and_gsa():
@@ -95,50 +94,88 @@ def test_gsa_sees_every_account_and_member_key_follows_role():
     assert member_key(role="resident", house_id=None, municipality_id=None) is None
 
 
-def test_canonical_json_is_the_shared_contract_encoding():
-    value = {"b": [1, "é", {"z": None, "a": True}], "a": "x"}
-    assert canonical_json(value) == events.canonical_json(value)
+def test_a_batch_makes_each_entry_the_next_leaf_of_its_channel_tree():
+    appends = [_append(i, "resident:house-01") for i in "abc"]
+    plan = plan_batch(appends, trees=_trees("resident:house-01"), log=Frontier(), existing={})
+    assert [(r.tree_id, r.seq) for r in plan.entries] == [(1, 1), (1, 2), (1, 3)]
+    leaves = [merkle.leaf_hash(a.entry) for a in appends]
+    assert [r.leaf for r in plan.entries] == leaves
+    tree = plan.trees["resident:house-01"]
+    assert tree.frontier.size == 3 and tree.frontier.root() == merkle.root_of(leaves)
 
 
-def test_batch_gets_gapless_sequence_linked_by_hash():
-    plan, rows = _chain(_append("a", "resident:house-01"), _append("b", "resident:house-01"),
-                        _append("c", "resident:house-01"))
-    assert [r.seq for r in rows] == [1, 2, 3]
-    assert rows[0].prev_hash == GENESIS_HASH and rows[1].prev_hash == rows[0].hash and rows[2].prev_hash == rows[1].hash
-    assert plan.heads["resident:house-01"] == Head(3, rows[2].hash)
+def test_the_leaf_is_sha256_of_0x00_and_the_entry_bytes():
+    append = _append("a", "gsa")
+    plan = plan_batch([append], trees=_trees("gsa"), log=Frontier(), existing={})
+    assert plan.entries[0].leaf == hashlib.sha256(b"\x00" + append.entry).digest()
 
 
-def test_entry_on_several_channels_gets_one_position_on_each():
-    heads = {"resident:house-01": Head(4, "h" * 64), "municipality:parlier": Head(0, GENESIS_HASH)}
-    plan = plan_batch([_append("a", "resident:house-01", "municipality:parlier")], heads=heads, existing_digests={})
-    positions = {r.channel: (r.seq, r.prev_hash) for r in plan.rows}
-    assert positions == {"resident:house-01": (5, "h" * 64), "municipality:parlier": (1, GENESIS_HASH)}
+def test_entry_on_several_channels_gets_one_position_on_each_and_one_head_each():
+    earlier = [merkle.leaf_hash(b"x%d" % i) for i in range(4)]
+    trees = _trees("resident:house-01", "municipality:parlier", sizes={"resident:house-01": earlier})
+    plan = plan_batch([_append("a", "resident:house-01", "municipality:parlier")], trees=trees, log=Frontier(),
+                      existing={})
+    assert {(r.tree_id, r.seq) for r in plan.entries} == {(1, 5), (2, 1)}
+    assert [(h.log_index, h.tree_id, h.size) for h in plan.heads] == [(0, 1, 5), (1, 2, 1)]
+    assert trees["resident:house-01"].frontier.size == 4  # the caller's trees are left as they were
 
 
-def test_redelivered_entry_with_same_digest_is_a_duplicate_that_changes_nothing():
+def test_every_changed_channel_head_is_one_leaf_of_the_log_of_heads_whatever_the_batch_holds():
+    channels = [f"resident:h{i}" for i in range(50)]
+    appends = [_append(f"{c}-{n}", c) for n in range(3) for c in channels]
+    plan = plan_batch(appends, trees=_trees(*channels), log=Frontier(), existing={})
+    assert len(plan.heads) == 50 and plan.log.size == 50  # one head per changed channel, not per entry
+    expected = [merkle.leaf_hash(head_leaf_data(plan.trees[c].blinded_id, 3, plan.trees[c].frontier.root()))
+                for c in channels]
+    assert plan.log.root() == merkle.root_of(expected)
+    assert [h.root for h in plan.heads] == [plan.trees[c].frontier.root() for c in channels]
+
+
+def test_subtrees_of_height_4_8_12_are_stored_for_channel_trees_and_the_log():
+    channel = "resident:house-01"
+    plan = plan_batch([_append(str(i), channel) for i in range(256)], trees=_trees(channel), log=Frontier(),
+                      existing={})
+    levels = sorted((level, index) for tree, level, index, _ in plan.nodes if tree == 1)
+    assert levels == [(4, i) for i in range(16)] + [(8, 0)]
+    leaves = [r.leaf for r in plan.entries]
+    stored = {(level, index): digest for tree, level, index, digest in plan.nodes if tree == 1}
+    assert stored[(4, 3)] == merkle.root_of(leaves[48:64]) and stored[(8, 0)] == merkle.root_of(leaves)
+    log = Frontier()
+    for _ in range(15):
+        log.append(b"\x01" * 32)
+    again = plan_batch([_append("x", channel)], trees=plan.trees, log=log, existing={})
+    assert [(t, level, index) for t, level, index, _ in again.nodes] == [(HEADS_TREE, 4, 0)]
+
+
+def test_redelivered_entry_with_the_same_bytes_is_a_duplicate_that_changes_nothing():
     first = _append("a", "resident:house-01")
-    plan = plan_batch([first, first], heads={"resident:house-01": Head(0, GENESIS_HASH)},
-                      existing_digests={})
-    assert len(plan.rows) == 1 and plan.duplicates == [first] and not plan.conflicts
-    again = plan_batch([first], heads={"resident:house-01": Head(1, "x" * 64)}, existing_digests={"a": first.digest})
-    assert again.rows == [] and again.duplicates == [first] and again.heads["resident:house-01"] == Head(1, "x" * 64)
+    plan = plan_batch([first, first], trees=_trees("resident:house-01"), log=Frontier(), existing={})
+    assert len(plan.entries) == 1 and plan.duplicates == [first] and not plan.conflicts
+    again = plan_batch([first], trees=_trees("resident:house-01"), log=Frontier(), existing={"a": first.entry})
+    assert again.entries == [] and again.heads == [] and not again.changed and again.duplicates == [first]
 
 
 def test_entry_id_reused_with_different_body_is_a_conflict_never_an_overwrite():
     original, other = _append("a", "resident:house-01"), _append("a", "resident:house-01", body={"n": "changed"})
-    plan = plan_batch([other], heads={"resident:house-01": Head(1, "x" * 64)},
-                      existing_digests={"a": original.digest})
-    assert plan.rows == [] and plan.conflicts[0][0] is other and "different body" in plan.conflicts[0][1]
+    plan = plan_batch([other], trees=_trees("resident:house-01"), log=Frontier(), existing={"a": original.entry})
+    assert plan.entries == [] and plan.conflicts[0][0] is other and "different body" in plan.conflicts[0][1]
 
 
 def test_transfers_become_postings_that_sum_to_zero():
     transfer = {"debit_account": "gsa:cash", "credit_account": "resident:house-01:receivable",
                 "amount_cents": 1234, "memo": "payment"}
     plan = plan_batch([_append("p", "resident:house-01", transfers=[transfer])],
-                      heads={"resident:house-01": Head(0, GENESIS_HASH)}, existing_digests={})
+                      trees=_trees("resident:house-01"), log=Frontier(), existing={})
     assert {(p.account, p.amount_cents) for p in plan.postings} == {
         ("gsa:cash", 1234), ("resident:house-01:receivable", -1234)}
     assert sum(p.amount_cents for p in plan.postings) == 0
+
+
+def test_the_blinded_channel_id_needs_the_salt_and_names_no_channel():
+    blinded = blinded_channel_id("resident:house-01", SALT)
+    assert blinded == hashlib.sha256(b"energychain/channel/v1\x00" + SALT + b"resident:house-01").digest()
+    assert blinded != blinded_channel_id("resident:house-01", bytes(32))
+    assert b"house" not in head_leaf_data(blinded, 7, bytes(32))
 
 
 @pytest.mark.parametrize("amount", [0, -5, 1.5, "10", True])
@@ -154,57 +191,11 @@ def test_transfer_between_the_same_account_is_refused():
     assert refused.value.reason == INVALID_TRANSFER
 
 
+
+
 def test_channels_must_be_well_formed_and_named_once():
     check_channels(["resident:house-01", "municipality:parlier"])
     for bad in (["resident:house-01", "resident:house-01"], ["bogus"], []):
         with pytest.raises(AppendRefused) as refused:
             check_channels(bad)
         assert refused.value.reason == INVALID_CHANNEL
-
-
-def _verify(rows, **kwargs):
-    return verify_chain(rows, channel="resident:house-01", signature_ok=lambda r: r.signature == "sig", **kwargs)
-
-
-def test_intact_chain_verifies_and_confirms_its_checkpoint():
-    _, rows = _chain(*(_append(str(i), "resident:house-01") for i in range(4)))
-    report = _verify(rows, head=(4, rows[-1].hash), checkpoints={2: rows[1].hash})
-    assert report.ok and report.entries_checked == 4 and report.checkpoints_confirmed == (2,)
-
-
-def test_altered_payload_is_a_hash_mismatch_naming_the_entry():
-    _, rows = _chain(*(_append(str(i), "resident:house-01") for i in range(4)))
-    rows[2] = replace(rows[2], payload={"n": "forged"})
-    failure = _verify(rows).failure
-    assert (failure.seq, failure.entry_id, failure.problem) == (3, "2", HASH_MISMATCH)
-
-
-def test_rehashed_forgery_breaks_the_next_link():
-    from energychain_ledger.domain.chain import entry_hash
-
-    _, rows = _chain(*(_append(str(i), "resident:house-01") for i in range(4)))
-    forged = replace(rows[1], payload={"n": "forged"})
-    rows[1] = replace(forged, hash=entry_hash(forged))
-    failure = _verify(rows).failure
-    assert (failure.seq, failure.problem) == (3, BROKEN_LINK)
-
-
-def test_removed_entry_is_a_sequence_gap_and_removed_tail_a_head_mismatch():
-    _, rows = _chain(*(_append(str(i), "resident:house-01") for i in range(4)))
-    gap = _verify(rows[:1] + rows[2:]).failure
-    assert (gap.seq, gap.problem) == (3, SEQUENCE_GAP)
-    tail = _verify(rows[:3], head=(4, rows[3].hash)).failure
-    assert (tail.seq, tail.problem) == (4, HEAD_MISMATCH)
-
-
-def test_bad_signature_and_checkpoint_mismatch_are_reported():
-    _, rows = _chain(*(_append(str(i), "resident:house-01") for i in range(3)))
-    assert _verify(rows, checkpoints={2: "f" * 64}).failure.problem == CHECKPOINT_MISMATCH
-    report = verify_chain(rows, channel="resident:house-01", signature_ok=lambda r: r.entry_id != "1")
-    assert (report.failure.seq, report.failure.problem) == (2, BAD_SIGNATURE)
-
-
-def test_verification_can_start_from_a_checkpoint():
-    _, rows = _chain(*(_append(str(i), "resident:house-01") for i in range(4)))
-    report = _verify(rows[2:], start_seq=2, start_hash=rows[1].hash, head=(4, rows[3].hash))
-    assert report.ok and report.entries_checked == 2

@@ -1,8 +1,12 @@
 // Ledger entries of one channel between two dates: what happened, and what it did to the
-// resident's balance (transfers touching the resident's accounts).
+// resident's balance (transfers touching the resident's accounts). With `verify`, each listed
+// entry is then checked in the browser against the ledger's signed and witnessed log of
+// heads (src/lib/ledgerProofs.ts, src/lib/tlog.ts), and the table says so per entry.
 
-import { useState, type FormEvent } from "react";
+import { useEffect, useRef, useState, type FormEvent } from "react";
 import { ApiError, apiRequest } from "../lib/api";
+import { verificationSummary, verifyListedEntries, type ChannelVerification } from "../lib/ledgerProofs";
+import { REASONS } from "../lib/tlog";
 import { addDays, formatCents, formatTime, localMidnightIso } from "../lib/format";
 import { validateDateRange, type FieldErrors } from "../lib/validation";
 import { Card, ErrorNotice, Field } from "./Form";
@@ -21,6 +25,10 @@ export interface Entry {
   payload: Record<string, unknown>;
   transfers: Transfer[];
   channels: string[];
+  /** The entry's position on the channel asked for (1, 2, ...): its leaf index + 1. */
+  seq?: number;
+  /** The entry bytes as text: what the leaf hash covers. */
+  entry?: string;
 }
 
 interface Page {
@@ -67,6 +75,46 @@ function describe(entry: Entry): string {
   return bits.join(" · ");
 }
 
+// What the verification shows. The summary's data-state: verifying | verified | pending |
+// failed | error; each entry cell's data-state: verifying | verified | pending | failed | unverified.
+export type Verification =
+  | { state: "verifying"; done: number; total: number }
+  | { state: "error"; message: string }
+  | { state: "done"; result: ChannelVerification };
+
+function summaryState(v: Verification): string {
+  return v.state === "done" ? v.result.state : v.state;
+}
+
+export function VerificationSummary({ v }: { v: Verification }) {
+  const state = summaryState(v);
+  const text = v.state === "verifying"
+    ? `Verifying ${v.total} entries in your browser… ${v.done > 0 ? `(${v.done} of ${v.total})` : ""}`.trim()
+    : v.state === "error" ? `Could not verify the entries: ${v.message}` : verificationSummary(v.result);
+  const tone = state === "verified" ? "ok" : state === "failed" ? "error" : state === "verifying" ? "" : "warn";
+  return (
+    <div className={`notice ${tone} verification`} role="status" data-testid="ledger-verification" data-state={state}>
+      {text}
+    </div>
+  );
+}
+
+export function VerificationCell({ v, entry }: { v: Verification; entry: Entry }) {
+  let state: string;
+  let text: string;
+  if (v.state === "verifying") [state, text] = ["verifying", "…"];
+  else if (v.state === "error") [state, text] = ["unverified", "not verified"];
+  else {
+    const r = entry.seq === undefined ? undefined : v.result.bySeq.get(entry.seq);
+    if (r?.state === "verified") [state, text] = ["verified", "✓ verified"];
+    else if (r?.state === "pending") [state, text] = ["pending", r.reason === REASONS.pendingWitness ? "pending witness" : "pending checkpoint"];
+    else [state, text] = ["failed", `✗ ${r?.reason ?? "not proven"}`];
+  }
+  return (
+    <td className={`verification ${state}`} data-testid="entry-verification" data-state={state}>{text}</td>
+  );
+}
+
 interface Props {
   token: string;
   channels: string[];
@@ -74,9 +122,11 @@ interface Props {
   defaultFrom: string;
   defaultTo: string;
   title?: string;
+  /** Verify the listed entries in the browser against the ledger's checkpoints and witnesses. */
+  verify?: boolean;
 }
 
-export function LedgerEntries({ token, channels, accountPrefix, defaultFrom, defaultTo, title = "Transactions" }: Props) {
+export function LedgerEntries({ token, channels, accountPrefix, defaultFrom, defaultTo, title = "Transactions", verify = false }: Props) {
   const [channel, setChannel] = useState(channels[0] ?? "");
   const [from, setFrom] = useState(defaultFrom);
   const [to, setTo] = useState(defaultTo);
@@ -85,6 +135,29 @@ export function LedgerEntries({ token, channels, accountPrefix, defaultFrom, def
   const [error, setError] = useState<ApiError | null>(null);
   const [entries, setEntries] = useState<Entry[] | null>(null);
   const [busy, setBusy] = useState(false);
+  const [verification, setVerification] = useState<Verification | null>(null);
+  const running = useRef<AbortController | null>(null);
+
+  useEffect(() => () => running.current?.abort(), []);
+
+  async function verifyInBrowser(listed: Entry[], on: string) {
+    running.current?.abort();
+    const controller = new AbortController();
+    running.current = controller;
+    setVerification({ state: "verifying", done: 0, total: listed.length });
+    const get = (path: string, query?: Record<string, string | number | undefined>) =>
+      apiRequest<unknown>("ledger", path, { token, query, signal: controller.signal });
+    try {
+      const result = await verifyListedEntries(get, on, listed, {
+        onProgress: (done, total) => {
+          if (!controller.signal.aborted) setVerification({ state: "verifying", done, total });
+        },
+      });
+      if (!controller.signal.aborted) setVerification({ state: "done", result });
+    } catch (caught) {
+      if (!controller.signal.aborted) setVerification({ state: "error", message: caught instanceof Error ? caught.message : String(caught) });
+    }
+  }
 
   async function lookUp(event: FormEvent) {
     event.preventDefault();
@@ -92,9 +165,13 @@ export function LedgerEntries({ token, channels, accountPrefix, defaultFrom, def
     setErrors(local);
     setError(null);
     if (Object.keys(local).length) return;
+    running.current?.abort();
+    setVerification(null);
     setBusy(true);
     try {
-      setEntries(await fetchEntries(token, channel, from, to));
+      const listed = await fetchEntries(token, channel, from, to);
+      setEntries(listed);
+      if (verify && listed.length > 0) void verifyInBrowser(listed, channel);
     } catch (caught) {
       const apiError = caught instanceof ApiError ? caught : new ApiError(0, String(caught));
       setErrors(apiError.fieldErrors);
@@ -107,6 +184,10 @@ export function LedgerEntries({ token, channels, accountPrefix, defaultFrom, def
 
   const prefix = accountPrefix(channel);
   const shown = (entries ?? []).filter((e) => !moneyOnly || e.transfers.length > 0);
+  // Until the first answer, a listed entry is being verified.
+  const checked: Verification | null = verify && entries && entries.length > 0
+    ? verification ?? { state: "verifying", done: 0, total: entries.length }
+    : null;
   return (
     <Card title={title} testId="transactions">
       <form className="form-row" onSubmit={lookUp} noValidate data-testid="transactions-form">
@@ -134,9 +215,10 @@ export function LedgerEntries({ token, channels, accountPrefix, defaultFrom, def
           <p className="muted" data-testid="transactions-count">
             {shown.length} of {entries.length} entries on {channel} from {from} to {to}
           </p>
+          {checked ? <VerificationSummary v={checked} /> : null}
           <div className="table-scroll">
             <table data-testid="transactions-table">
-              <thead><tr><th>Time (local)</th><th>Kind</th><th>Details</th><th className="num">Effect on balance</th></tr></thead>
+              <thead><tr><th>Time (local)</th><th>Kind</th><th>Details</th><th className="num">Effect on balance</th>{checked ? <th>Verified</th> : null}</tr></thead>
               <tbody>
                 {shown.map((e) => {
                   const effect = prefix ? effectOn(e, prefix) : 0;
@@ -148,6 +230,7 @@ export function LedgerEntries({ token, channels, accountPrefix, defaultFrom, def
                       <td className={`num ${effect > 0 ? "owe" : effect < 0 ? "credit" : ""}`}>
                         {prefix && effect !== 0 ? formatCents(effect) : e.transfers.length ? e.transfers.map((t) => formatCents(t.amount_cents)).join(", ") : ""}
                       </td>
+                      {checked ? <VerificationCell v={checked} entry={e} /> : null}
                     </tr>
                   );
                 })}

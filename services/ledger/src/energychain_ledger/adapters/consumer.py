@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Protocol
@@ -33,6 +33,7 @@ class BatchOutcome:
     duplicates: int = 0
     rejected: list[LedgerAppendRejected] = field(default_factory=list)
     committed_at: float = 0.0
+    checkpoint_size: int | None = None  # the signed checkpoint that covers the batch
 
 
 @dataclass(slots=True)
@@ -62,12 +63,14 @@ class AppendProcessor:
 
     def __init__(
         self, *, store: LedgerStore, keys: Mapping[str, Sequence[SignatureVerifier]],
-        producer: AIOKafkaProducer, dead_letter_topic: str, executor: Executor | None = None, workers: int = 1,
+        producer: AIOKafkaProducer, dead_letter_topic: str, checkpoint_topic: str,
+        executor: Executor | None = None, workers: int = 1,
     ) -> None:
         self._store = store
         self._keys = keys
         self._producer = producer
         self._dead_letter_topic = dead_letter_topic
+        self._checkpoint_topic = checkpoint_topic
         self._executor = executor
         self._workers = max(1, workers)
 
@@ -91,8 +94,10 @@ class AppendProcessor:
     async def persist(self, batch: PreparedBatch) -> BatchOutcome:
         """One transaction for the batch's appends; then its dead letters (conflicts included)."""
         outcome = BatchOutcome(rejected=list(batch.rejected))
-        plan = await self._store.append_batch(batch.appends)
+        committed = await self._store.append_batch(batch.appends)
+        plan = committed.plan
         outcome.committed_at = time.time()
+        outcome.checkpoint_size = plan.log.size if committed.note is not None else None
         outcome.appended, outcome.duplicates = len(plan.appended), len(plan.duplicates)
         for append, detail in plan.conflicts:
             outcome.rejected.append(rejection(batch.raw_of[id(append)], reason=CONFLICTING_ENTRY, detail=detail,
@@ -100,6 +105,10 @@ class AppendProcessor:
         # Dead letters go out after the commit and before the offsets: a crash in between
         # re-sends them with the same deterministic event id, never loses one.
         futures = [await publish(self._producer, self._dead_letter_topic, event) for event in outcome.rejected]
+        if committed.note is not None:
+            # After the commit: a checkpoint lost to a crash here is covered by the next one.
+            futures.append(await publish(self._producer, self._checkpoint_topic, committed.event))
+            metrics.CHECKPOINTS.inc()
         if futures:
             await asyncio.gather(*futures)
         metrics.APPENDS.labels("appended").inc(outcome.appended)
@@ -162,17 +171,12 @@ class AppendConsumer:
 
     def __init__(
         self, *, consumer: AIOKafkaConsumer, processor: BatchProcessor, batch_max: int, poll_timeout_ms: int,
-        checkpoint: Callable[[], object] | None = None, checkpoint_interval_s: float = 60.0,
-        checkpoint_every_entries: int = 100_000,
         latency_sink: list[float] | None = None,
     ) -> None:
         self._consumer = consumer
         self._processor = processor
         self._batch_max = batch_max
         self._poll_timeout_ms = poll_timeout_ms
-        self._checkpoint = checkpoint
-        self._checkpoint_interval_s = checkpoint_interval_s
-        self._checkpoint_every_entries = checkpoint_every_entries
         self._latency_sink = latency_sink
         self.appended = 0
         self.batches = 0
@@ -189,7 +193,6 @@ class AppendConsumer:
         its signatures checked. Transactions stay strictly one after another, and batch
         k's offsets are committed only once its transaction has committed.
         """
-        since_checkpoint, last_checkpoint = 0, time.monotonic()
         in_flight: _InFlight | None = None
         try:
             while not stop.is_set():
@@ -198,16 +201,11 @@ class AppendConsumer:
                 started = time.perf_counter()
                 prepared = await self._processor.prepare(records) if records else None
                 if in_flight is not None:
-                    since_checkpoint += await self._finish(in_flight)
+                    await self._finish(in_flight)
                     in_flight = None
                 if prepared is not None:
                     task = asyncio.create_task(self._processor.persist(prepared))
                     in_flight = _InFlight(task, polled, records, started)
-                due = time.monotonic() - last_checkpoint >= self._checkpoint_interval_s
-                if self._checkpoint is not None and (due or since_checkpoint >= self._checkpoint_every_entries):
-                    if since_checkpoint:
-                        await self._checkpoint()
-                    since_checkpoint, last_checkpoint = 0, time.monotonic()
         finally:
             if in_flight is not None:
                 await self._finish(in_flight)

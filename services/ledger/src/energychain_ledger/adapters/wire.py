@@ -93,10 +93,9 @@ def prepare_append(raw: bytes, *, keys: Mapping[str, Sequence[SignatureVerifier]
         kind=request.kind,
         event_time=request.occurred_at,
         producer=request.producer,
-        payload=request.body,
-        transfers=tuple(t.model_dump(mode="json") for t in request.transfers),
+        entry=signed,
         signature=request.signature,
-        digest=hashlib.sha256(signed).hexdigest(),
+        transfers=tuple(t.model_dump(mode="json") for t in request.transfers),
         request=data,
     ), signed=signed, verifiers=producer_keys)
 
@@ -104,21 +103,6 @@ def prepare_append(raw: bytes, *, keys: Mapping[str, Sequence[SignatureVerifier]
 def check_signatures(prepared: Sequence[Prepared]) -> list[SignatureVerifier | None]:
     """The key that signed each prepared append, None for none (runs on a worker thread)."""
     return [item.signer() for item in prepared]
-
-
-def request_of(append_row_fields: Mapping[str, Any]) -> LedgerAppendRequested:
-    """Rebuild the signed request from a stored entry's fields (to re-check its signature)."""
-    return LedgerAppendRequested(
-        event_id=append_row_fields["entry_id"],
-        entry_id=append_row_fields["entry_id"],
-        occurred_at=append_row_fields["event_time"],
-        producer=append_row_fields["producer"],
-        channels=tuple(append_row_fields["channels"]),
-        kind=append_row_fields["kind"],
-        body=dict(append_row_fields["payload"]),
-        transfers=tuple(append_row_fields["transfers"]),
-        signature=append_row_fields["signature"],
-    )
 
 
 def rejection(

@@ -1,4 +1,5 @@
-// Transactions between two dates: the entries of the resident's own ledger channel.
+// Transactions between two dates: the entries of the resident's own ledger channel, each
+// verified in the browser against the ledger's signed checkpoint and its witnesses' cosignatures.
 
 import { useSession } from "../../lib/auth";
 import { LedgerEntries } from "../../components/LedgerEntries";
@@ -14,6 +15,7 @@ export function ResidentTransactions() {
         accountPrefix={() => `resident:${house}:`}
         defaultFrom="2021-06-01"
         defaultTo="2022-08-31"
+        verify
       />
     </div>
   );

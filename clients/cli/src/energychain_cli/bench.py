@@ -1,7 +1,7 @@
 """`energychain-bench`: the whole pipeline's benchmark, with this machine's ceilings beside it.
 
-1. Ceilings: raw aiokafka produce and consume rates for the reading payload, and the raw
-   asyncpg COPY rate into a table shaped like the ledger's entries.
+1. Ceilings (``shared/.../ceilings.py``): raw aiokafka produce and consume rates for the
+   reading payload, and the raw asyncpg COPY rate into a table shaped like the ledger's entries.
 2. Pipeline: a generated fleet (default 1,000 houses x 1 year) replayed flat out through
    every service running as processes (a sandbox: own database, topics, ports), from the
    CSV files to committed ledger entries, invoices and escrow; readings/s end to end, each
@@ -26,77 +26,13 @@ import typer
 from rich.console import Console
 
 from energychain_shared import events, topics
+from energychain_shared.ceilings import SAMPLE, copy_ceiling, kafka_ceilings
 from energychain_shared.settings import REPO_ROOT, CommonSettings, load_settings
 
 from energychain_cli.sandbox import Sandbox
 
 console = Console()
 UTC = timezone.utc
-SAMPLE = events.MeterReadingRecorded(
-    event_id=events.MeterReadingRecorded.id_for("house-00001", datetime(2021, 7, 1, tzinfo=UTC)),
-    occurred_at=datetime(2021, 7, 1, 1, tzinfo=UTC), producer="meter-ingest", house_id="house-00001",
-    interval_start=datetime(2021, 7, 1, tzinfo=UTC), solar_wh=2310, home_wh=1130, battery_charged_wh=640,
-    battery_discharged_wh=0, grid_import_wh=0, grid_export_wh=540, battery_level_pct=72, imbalance_wh=0,
-    source_file="house-00001.csv", source_line=2,
-)
-
-
-# ------------------------------------------------------------------ ceilings
-async def kafka_ceilings(settings: CommonSettings, count: int) -> dict[str, float]:
-    """Produce ``count`` reading-sized records with the project's producer settings, then consume them."""
-    from energychain_shared.kafka import delete_topics, ensure_topics, make_consumer, make_producer
-
-    bench = settings.model_copy(update={"topic_prefix": f"ceiling-{uuid.uuid4().hex[:8]}."})
-    await ensure_topics(bench, [topics.METER_READINGS])
-    name = bench.topic(topics.METER_READINGS)
-    payload = events.encode(SAMPLE)
-    keys = [f"house-{i:05d}".encode() for i in range(1000)]
-    producer = make_producer(bench, client_id="bench", linger_ms=20, max_batch_size=1_000_000)
-    await producer.start()
-    started = time.perf_counter()
-    futures = [await producer.send(name, payload, key=keys[i % 1000]) for i in range(count)]
-    await asyncio.gather(*futures)
-    produce_s = time.perf_counter() - started
-    await producer.stop()
-    consumer = make_consumer(bench, name, group_id=f"{bench.topic_prefix}bench", client_id="bench",
-                             max_poll_records=10_000)
-    await consumer.start()
-    started = time.perf_counter()
-    received = 0
-    while received < count:
-        for records in (await consumer.getmany(timeout_ms=1000)).values():
-            received += len(records)
-    consume_s = time.perf_counter() - started
-    await consumer.stop()
-    await delete_topics(bench, [topics.METER_READINGS])
-    return {"kafka_produce_per_s": count / produce_s, "kafka_consume_per_s": count / consume_s}
-
-
-async def copy_ceiling(settings: CommonSettings, count: int) -> float:
-    """Rows/s of asyncpg COPY into a temporary table shaped like the ledger's entries."""
-    import asyncpg
-
-    connection = await asyncpg.connect(settings.database_url.replace("postgresql+asyncpg://", "postgresql://", 1))
-    try:
-        await connection.execute(
-            "CREATE TEMP TABLE bench_entries (channel text, seq bigint, entry_id text, kind text, "
-            "event_time timestamptz, record_time timestamptz, producer text, payload json, transfers json, "
-            "channels text[], signature text, prev_hash text, hash text, PRIMARY KEY (channel, seq))"
-        )
-        body = SAMPLE.model_dump_json()
-        now = datetime.now(UTC)
-        rows = [
-            (f"resident:house-{i % 1000:05d}", i // 1000 + 1, uuid.uuid4().hex, "meter_reading", now, now,
-             "ledger", body, "[]", [f"resident:house-{i % 1000:05d}"], "s" * 88, "h" * 64, "h" * 64)
-            for i in range(count)
-        ]
-        started = time.perf_counter()
-        for chunk in range(0, count, 5000):
-            async with connection.transaction():
-                await connection.copy_records_to_table("bench_entries", records=rows[chunk:chunk + 5000])
-        return count / (time.perf_counter() - started)
-    finally:
-        await connection.close()
 
 
 # ------------------------------------------------------------------ pipeline
@@ -201,7 +137,9 @@ def latency(settings: CommonSettings, *, houses: int, hours: int, speed: int) ->
         committed = {
             r["id"]: r["record_time"]
             for r in sandbox.query(
-                "SELECT payload->>'event_id' AS id, record_time FROM ledger.entries WHERE kind = 'meter_reading'"
+                # A reading's entry id is its event id; record_time is when its batch and the
+                # checkpoint covering it committed (one transaction).
+                "SELECT entry_id AS id, record_time FROM ledger.entries WHERE kind = 'meter_reading'"
             )
         }
         published_at = asyncio.run(_publish_times(settings, sandbox.env["EC_TOPIC_PREFIX"]))

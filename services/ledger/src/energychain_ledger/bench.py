@@ -1,12 +1,14 @@
-"""`energychain-ledger bench`: appends/s persisted with chaining and signature checks, and latency.
+"""`energychain-ledger bench`: signed producer appends/s into the verifiable log, and latency.
 
-`energychain-ledger bench-readings`: meter readings/s recorded by the readings consumer.
+`energychain-ledger bench-readings`: meter readings/s committed and covered by a signed checkpoint,
+in the backlog shape and the real-time shape, beside this machine's ceilings; and proof times.
 
-Phase 1 (throughput): N signed reading entries over C channels are published to the
-real append topic first, then the real consumer drains them into PostgreSQL; the rate
-is entries committed / time from the first poll to the last commit.
-Phase 2 (latency): a separate producer process publishes at a steady rate while the
-consumer runs; latency is the record's Kafka timestamp (the broker's append time) -> transaction commit, per entry.
+bench, phase 1 (throughput): N producer-signed entries over C channels are published to the
+real append topic first, then the real consumer drains them into PostgreSQL (Ed25519 check,
+trees, heads, checkpoint, COPY, commit); the rate is entries committed / time from the first
+commit to the last. Phase 2 (latency): a separate producer process publishes at a steady rate
+while the consumer runs; latency is the record's Kafka timestamp (the broker's append time) ->
+the commit of the batch and of the checkpoint that covers it (one transaction), per entry.
 """
 
 from __future__ import annotations
@@ -21,13 +23,15 @@ import time
 import uuid
 from datetime import datetime, timedelta, timezone
 
+from energychain_ledger.api import _log_keys
 from energychain_ledger.bootstrap import open_ledger
 from energychain_ledger.settings import LedgerSettings
 from energychain_shared import keys as key_files
 from energychain_shared.events import MeterReadingRecorded, encode
 from energychain_shared.kafka import ensure_topics, make_producer
 from energychain_shared.ledger_client import signed_append
-from energychain_shared.topics import LEDGER_APPENDS, LEDGER_DEAD_LETTERS, METER_READINGS
+from energychain_shared import ceilings
+from energychain_shared.topics import LEDGER_APPENDS, LEDGER_CHECKPOINTS, LEDGER_DEAD_LETTERS, METER_READINGS
 
 T0 = datetime(2024, 1, 1, 8, tzinfo=timezone.utc)
 
@@ -81,11 +85,17 @@ def _percentile(values: list[float], q: float) -> float:
 
 
 async def _committed(ledger, run: str) -> int:
-    """Entries of this run committed by any consumer instance (sum of its channels' heads)."""
+    """Entries committed by any consumer instance (the sum of every channel's newest head; a scratch database)."""
     async with ledger.store.pool.acquire() as connection:
         return await connection.fetchval(
-            "SELECT coalesce(sum(seq), 0)::bigint FROM ledger.channel_heads WHERE channel LIKE $1", f"resident:bench-{run}-%"
+            "SELECT coalesce(sum(size), 0)::bigint FROM"
+            " (SELECT DISTINCT ON (tree_id) size FROM ledger.heads ORDER BY tree_id, log_index DESC) AS newest"
         )
+
+
+async def _checkpoints(ledger) -> int:
+    async with ledger.store.pool.acquire() as connection:
+        return await connection.fetchval("SELECT count(*) FROM ledger.checkpoints")
 
 
 def _spawn_consumers(settings: LedgerSettings, group: str, count: int) -> list[subprocess.Popen]:
@@ -104,14 +114,14 @@ async def run_bench(settings: LedgerSettings, *, entries: int, channels: int, ra
     """Run both phases on a fresh topic prefix and return the measured figures."""
     run = uuid.uuid4().hex[:8]
     settings = settings.model_copy(update={"topic_prefix": f"{settings.topic_prefix}bench-{run}."})
-    await ensure_topics(settings, [LEDGER_APPENDS, LEDGER_DEAD_LETTERS])
+    await ensure_topics(settings, [LEDGER_APPENDS, LEDGER_DEAD_LETTERS, LEDGER_CHECKPOINTS])
     keys_dir = settings.resolved_keys_dir
     started = time.perf_counter()
     backlog = reading_appends(run=run, start=0, count=entries, channels=channels, keys_dir=keys_dir)
     sign_seconds = time.perf_counter() - started
     produce_seconds = await _produce(settings, backlog, rate=None)
 
-    ledger = await open_ledger(settings)
+    ledger = await open_ledger(settings, writer=True)
     latencies: list[float] = []
     producer = ledger.make_producer()
     await producer.start()
@@ -158,7 +168,8 @@ async def run_bench(settings: LedgerSettings, *, entries: int, channels: int, ra
     verify_started = time.perf_counter()
     from energychain_ledger.verification import verify_channel
 
-    sample = await verify_channel(ledger.store, ledger.keys, f"resident:bench-{run}-00000")
+    sample = await verify_channel(ledger.store, ledger.keys, f"resident:bench-{run}-00000",
+                                  log_keys=await _log_keys(ledger))
     verify_seconds = time.perf_counter() - verify_started
     await ledger.close()
     return {
@@ -171,7 +182,8 @@ async def run_bench(settings: LedgerSettings, *, entries: int, channels: int, ra
             "seconds": round(throughput_seconds, 2),
             "consumer_instances": consumers,
             "batches_in_bench_process": batches_phase1,
-            "note": "backlog drained: verify Ed25519 + chain + COPY + commit, offsets after commit",
+            "note": "backlog drained: verify Ed25519 + trees + heads + signed checkpoint + COPY + commit, "
+                    "offsets after commit",
         },
         "latency": {
             "rate_per_second": rate,
@@ -203,29 +215,25 @@ def bench_readings(*, run: str, count: int, houses: int) -> list[tuple[bytes, by
     return records
 
 
-async def run_readings_bench(settings: LedgerSettings, *, readings: int, houses: int) -> dict[str, object]:
-    """Readings/s through the ledger's readings consumer: a pre-published backlog drained into PostgreSQL."""
-    run = uuid.uuid4().hex[:8]
-    settings = settings.model_copy(update={"topic_prefix": f"{settings.topic_prefix}bench-{run}."})
-    await ensure_topics(settings, [METER_READINGS, LEDGER_DEAD_LETTERS])
-    backlog = bench_readings(run=run, count=readings, houses=houses)
-    produce_seconds = await _produce(settings, backlog, rate=None, topic=settings.topic(METER_READINGS))
-    ledger = await open_ledger(settings)
+async def _drain(ledger, settings, *, run: str, houses: int, count: int, batch_max: int) -> dict[str, object]:
+    """Drain ``count`` pre-published readings with the real readings consumer; rate from first to last commit."""
+    ledger.settings = ledger.settings.model_copy(update={"ledger_batch_max": batch_max})
     producer = ledger.make_producer()
     await producer.start()
     kafka_consumer, loop = ledger.make_readings_consumer(
-        producer=producer, group_id=f"ledger-readings-bench-{run}",
+        producer=producer, group_id=f"ledger-readings-bench-{run}-{batch_max}",
         houses={f"bench-{run}-{h:05d}" for h in range(houses)},
     )
     await kafka_consumer.start()
     stop = asyncio.Event()
+    checkpoints_before = await _checkpoints(ledger)
     task = asyncio.create_task(loop.run(stop))
     try:
-        first, at_first = None, 0
-        while (done := await _committed(ledger, run)) < readings:
+        first, at_first, batches_at_first = None, 0, 0
+        while (done := loop.appended) < count:
             if first is None and done:
-                first, at_first = time.perf_counter(), done
-            await asyncio.sleep(0.05)
+                first, at_first, batches_at_first = time.perf_counter(), done, loop.batches
+            await asyncio.sleep(0.01)
             if task.done():
                 task.result()
         # None when one batch held everything: there is no interval between commits to time.
@@ -235,18 +243,96 @@ async def run_readings_bench(settings: LedgerSettings, *, readings: int, houses:
         await task
         await kafka_consumer.stop()
         await producer.stop()
-    from energychain_ledger.verification import verify_channel
-
-    sample = await verify_channel(ledger.store, ledger.keys, f"resident:bench-{run}-00000")
-    await ledger.close()
+    checkpoints = await _checkpoints(ledger) - checkpoints_before
+    timed_batches = loop.batches - batches_at_first
     return {
-        "readings": readings,
-        "houses": houses,
-        "publish_seconds": round(produce_seconds, 2),
-        "readings_per_second": round((readings - at_first) / seconds) if seconds else None,
+        "readings": count,
+        "batch_max": batch_max,
+        "readings_per_second": round((count - at_first) / seconds) if seconds else None,
         "seconds": None if seconds is None else round(seconds, 2),
         "batches": loop.batches,
-        "note": "decode + ledger-sign + chain + COPY + commit, offsets after commit; "
-                "clock from the first commit to the last",
+        "readings_per_batch": round(count / max(1, loop.batches), 1),
+        "signed_checkpoints": checkpoints,
+        "signatures_per_batch": round(checkpoints / max(1, loop.batches), 2),
+        "timed_batches": timed_batches,
+    }
+
+
+async def _proof_times(ledger, *, size: int, samples: int = 200) -> dict[str, object]:
+    """Server time of one entry's proof (inclusion in its channel head + that head in the log) in a channel of ``size``."""
+    import random
+
+    from energychain_ledger.adapters.wire import parse_append
+    from energychain_ledger.domain.log import HEADS_TREE
+
+    key = key_files.load_private_key(ledger.settings.resolved_keys_dir, "billing")
+    channel = "resident:bench-proofs"
+    for start in range(0, size, 5000):
+        await ledger.store.append_batch([
+            parse_append(encode(signed_append(key=key, producer="billing", entry_id=f"proof-{i}", channels=[channel],
+                                              kind="BenchProof", occurred_at=T0, body={"i": i})), keys=ledger.keys)
+            for i in range(start, min(size, start + 5000))
+        ])
+    tree = (await ledger.store.channel(channel)).tree_id
+    head = await ledger.store.head(channel)
+    checkpoint = await ledger.store.checkpoint()
+    picks = random.Random(7).sample(range(size), min(samples, size))
+    times = []
+    for index in picks:
+        started = time.perf_counter()
+        await ledger.store.inclusion_proofs(tree, [index], head.size)
+        await ledger.store.inclusion_proofs(HEADS_TREE, [head.log_index], checkpoint["size"])
+        times.append(time.perf_counter() - started)
+    return {
+        "channel_size": size, "proofs": len(times),
+        "p50_ms": round(statistics.median(times) * 1000, 2), "p99_ms": round(_percentile(times, 0.99) * 1000, 2),
+        "max_ms": round(max(times) * 1000, 2),
+        "note": "server time of the two inclusion proofs behind /channels/{c}/proofs for one entry",
+    }
+
+
+async def run_readings_bench(settings: LedgerSettings, *, readings: int, houses: int,
+                             proof_channel_size: int = 10_000) -> dict[str, object]:
+    """Readings/s committed and checkpointed, backlog and real-time shapes, beside the ceilings; proof times."""
+    ceiling = await ceilings.measure(settings, kafka_records=min(readings, 200_000), copy_rows=min(readings, 100_000))
+    run = uuid.uuid4().hex[:8]
+    settings = settings.model_copy(update={"topic_prefix": f"{settings.topic_prefix}bench-{run}."})
+    await ensure_topics(settings, [METER_READINGS, LEDGER_DEAD_LETTERS, LEDGER_CHECKPOINTS])
+    # Hour-major order, as meter-ingest publishes: every house's hour h before any house's hour h + 1.
+    backlog = bench_readings(run=run, count=readings, houses=houses)
+    produce_seconds = await _produce(settings, backlog, rate=None, topic=settings.topic(METER_READINGS))
+    ledger = await open_ledger(settings, writer=True)
+    try:
+        shapes = {"backlog": await _drain(ledger, settings, run=run, houses=houses, count=readings,
+                                          batch_max=settings.ledger_batch_max)}
+        # The real-time shape: a batch holds one reading per house (one simulated hour of the fleet).
+        # A topic of its own, so its consumer does not read the backlog's readings too.
+        realtime_run = f"{run}r"
+        ledger.settings = ledger.settings.model_copy(update={"topic_prefix": f"{settings.topic_prefix}rt."})
+        await ensure_topics(ledger.settings, [METER_READINGS])
+        realtime = bench_readings(run=realtime_run, count=readings, houses=houses)
+        await _produce(ledger.settings, realtime, rate=None, topic=ledger.settings.topic(METER_READINGS))
+        shapes["real_time"] = await _drain(ledger, settings, run=realtime_run, houses=houses, count=readings,
+                                           batch_max=houses)
+        proofs = await _proof_times(ledger, size=proof_channel_size)
+        from energychain_ledger.verification import verify_channel
+
+        sample = await verify_channel(ledger.store, ledger.keys, f"resident:bench-{run}-00000",
+                                      log_keys=await _log_keys(ledger))
+    finally:
+        await ledger.close()
+    for shape in shapes.values():
+        rate = shape["readings_per_second"]
+        shape["share_of_copy_ceiling"] = None if rate is None else round(rate / ceiling["copy_rows_per_s"], 2)
+        shape["share_of_kafka_produce_ceiling"] = (None if rate is None else
+                                                   round(rate / ceiling["kafka_produce_per_s"], 2))
+    return {
+        "houses": houses,
+        "publish_seconds": round(produce_seconds, 2),
+        "ceilings": ceiling,
+        "shapes": shapes,
+        "proofs": proofs,
+        "note": "parse + canonical entry bytes + leaves, trees, heads, one signed checkpoint per batch, COPY, "
+                "commit, offsets after commit; clock from the first commit to the last",
         "verify_sample_channel": {"ok": sample.ok, "entries": sample.entries_checked},
     }

@@ -96,7 +96,7 @@ def test_gsa_sees_every_account_and_member_key_follows_role():
 
 def test_a_batch_makes_each_entry_the_next_leaf_of_its_channel_tree():
     appends = [_append(i, "resident:house-01") for i in "abc"]
-    plan = plan_batch(appends, trees=_trees("resident:house-01"), log=Frontier(), existing={})
+    plan = plan_batch(appends, trees=_trees("resident:house-01"), log=Frontier(), existing={}, record_time=T0)
     assert [(r.tree_id, r.seq) for r in plan.entries] == [(1, 1), (1, 2), (1, 3)]
     leaves = [merkle.leaf_hash(a.entry) for a in appends]
     assert [r.leaf for r in plan.entries] == leaves
@@ -106,7 +106,7 @@ def test_a_batch_makes_each_entry_the_next_leaf_of_its_channel_tree():
 
 def test_the_leaf_is_sha256_of_0x00_and_the_entry_bytes():
     append = _append("a", "gsa")
-    plan = plan_batch([append], trees=_trees("gsa"), log=Frontier(), existing={})
+    plan = plan_batch([append], trees=_trees("gsa"), log=Frontier(), existing={}, record_time=T0)
     assert plan.entries[0].leaf == hashlib.sha256(b"\x00" + append.entry).digest()
 
 
@@ -114,7 +114,7 @@ def test_entry_on_several_channels_gets_one_position_on_each_and_one_head_each()
     earlier = [merkle.leaf_hash(b"x%d" % i) for i in range(4)]
     trees = _trees("resident:house-01", "municipality:parlier", sizes={"resident:house-01": earlier})
     plan = plan_batch([_append("a", "resident:house-01", "municipality:parlier")], trees=trees, log=Frontier(),
-                      existing={})
+                      existing={}, record_time=T0)
     assert {(r.tree_id, r.seq) for r in plan.entries} == {(1, 5), (2, 1)}
     assert [(h.log_index, h.tree_id, h.size) for h in plan.heads] == [(0, 1, 5), (1, 2, 1)]
     assert trees["resident:house-01"].frontier.size == 4  # the caller's trees are left as they were
@@ -123,7 +123,7 @@ def test_entry_on_several_channels_gets_one_position_on_each_and_one_head_each()
 def test_every_changed_channel_head_is_one_leaf_of_the_log_of_heads_whatever_the_batch_holds():
     channels = [f"resident:h{i}" for i in range(50)]
     appends = [_append(f"{c}-{n}", c) for n in range(3) for c in channels]
-    plan = plan_batch(appends, trees=_trees(*channels), log=Frontier(), existing={})
+    plan = plan_batch(appends, trees=_trees(*channels), log=Frontier(), existing={}, record_time=T0)
     assert len(plan.heads) == 50 and plan.log.size == 50  # one head per changed channel, not per entry
     expected = [merkle.leaf_hash(head_leaf_data(plan.trees[c].blinded_id, 3, plan.trees[c].frontier.root()))
                 for c in channels]
@@ -134,7 +134,7 @@ def test_every_changed_channel_head_is_one_leaf_of_the_log_of_heads_whatever_the
 def test_subtrees_of_height_4_8_12_are_stored_for_channel_trees_and_the_log():
     channel = "resident:house-01"
     plan = plan_batch([_append(str(i), channel) for i in range(256)], trees=_trees(channel), log=Frontier(),
-                      existing={})
+                      existing={}, record_time=T0)
     levels = sorted((level, index) for tree, level, index, _ in plan.nodes if tree == 1)
     assert levels == [(4, i) for i in range(16)] + [(8, 0)]
     leaves = [r.leaf for r in plan.entries]
@@ -143,21 +143,21 @@ def test_subtrees_of_height_4_8_12_are_stored_for_channel_trees_and_the_log():
     log = Frontier()
     for _ in range(15):
         log.append(b"\x01" * 32)
-    again = plan_batch([_append("x", channel)], trees=plan.trees, log=log, existing={})
+    again = plan_batch([_append("x", channel)], trees=plan.trees, log=log, existing={}, record_time=T0)
     assert [(t, level, index) for t, level, index, _ in again.nodes] == [(HEADS_TREE, 4, 0)]
 
 
 def test_redelivered_entry_with_the_same_bytes_is_a_duplicate_that_changes_nothing():
     first = _append("a", "resident:house-01")
-    plan = plan_batch([first, first], trees=_trees("resident:house-01"), log=Frontier(), existing={})
+    plan = plan_batch([first, first], trees=_trees("resident:house-01"), log=Frontier(), existing={}, record_time=T0)
     assert len(plan.entries) == 1 and plan.duplicates == [first] and not plan.conflicts
-    again = plan_batch([first], trees=_trees("resident:house-01"), log=Frontier(), existing={"a": first.entry})
+    again = plan_batch([first], trees=_trees("resident:house-01"), log=Frontier(), existing={"a": first.entry}, record_time=T0)
     assert again.entries == [] and again.heads == [] and not again.changed and again.duplicates == [first]
 
 
 def test_entry_id_reused_with_different_body_is_a_conflict_never_an_overwrite():
     original, other = _append("a", "resident:house-01"), _append("a", "resident:house-01", body={"n": "changed"})
-    plan = plan_batch([other], trees=_trees("resident:house-01"), log=Frontier(), existing={"a": original.entry})
+    plan = plan_batch([other], trees=_trees("resident:house-01"), log=Frontier(), existing={"a": original.entry}, record_time=T0)
     assert plan.entries == [] and plan.conflicts[0][0] is other and "different body" in plan.conflicts[0][1]
 
 
@@ -165,7 +165,7 @@ def test_transfers_become_postings_that_sum_to_zero():
     transfer = {"debit_account": "gsa:cash", "credit_account": "resident:house-01:receivable",
                 "amount_cents": 1234, "memo": "payment"}
     plan = plan_batch([_append("p", "resident:house-01", transfers=[transfer])],
-                      trees=_trees("resident:house-01"), log=Frontier(), existing={})
+                      trees=_trees("resident:house-01"), log=Frontier(), existing={}, record_time=T0)
     assert {(p.account, p.amount_cents) for p in plan.postings} == {
         ("gsa:cash", 1234), ("resident:house-01:receivable", -1234)}
     assert sum(p.amount_cents for p in plan.postings) == 0

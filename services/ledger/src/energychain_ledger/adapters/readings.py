@@ -42,44 +42,44 @@ class ReadingEntries:
     """Builds reading entries, caching what every reading of one hour or one house shares."""
 
     def __init__(self) -> None:
-        self._hours: dict[str, tuple[str, datetime]] = {}
-        self._channels: dict[str, str] = {}
+        self._hours: dict[str, tuple[bytes, datetime]] = {}
+        self._channels: dict[str, tuple[str, bytes]] = {}
 
-    def interval_end(self, interval_start: str) -> tuple[str, datetime]:
-        """The end of the metered hour as pydantic writes it (``...Z``) and as a datetime."""
-        known = self._hours.get(interval_start)
-        if known is None:
-            start = datetime.fromisoformat(interval_start.replace("Z", "+00:00"))
-            if start.tzinfo is None:
-                raise UnreadableReading(f"interval_start {interval_start!r} has no time zone")
-            end = start.astimezone(timezone.utc) + timedelta(hours=1)
-            known = self._hours[interval_start] = (end.strftime("%Y-%m-%dT%H:%M:%SZ"), end)
+    def interval_end(self, interval_start: str) -> tuple[bytes, datetime]:
+        """The end of the metered hour as the entry writes it (``"...Z"``, JSON) and as a datetime."""
+        start = datetime.fromisoformat(interval_start.replace("Z", "+00:00"))
+        if start.tzinfo is None:
+            raise UnreadableReading(f"interval_start {interval_start!r} has no time zone")
+        end = start.astimezone(timezone.utc) + timedelta(hours=1)
+        known = self._hours[interval_start] = (orjson.dumps(end.strftime("%Y-%m-%dT%H:%M:%SZ")), end)
         return known
 
     def append(self, reading: dict) -> Append:
-        """The entry of one parsed reading on its resident's channel (no transfers, no signature)."""
+        """The entry of one parsed reading on its resident's channel (no transfers, no signature).
+
+        The bytes are the canonical JSON of ``{"body", "channels", "entry_id", "kind", "occurred_at",
+        "producer", "transfers"}`` put together from cached parts: the keys are in sorted order and
+        every string goes through orjson, so they equal ``events.canonical_json`` (unit-tested).
+        """
         try:
             house, event_id, start = reading["house_id"], reading["event_id"], reading["interval_start"]
         except KeyError as error:
             raise UnreadableReading(f"reading without {error.args[0]}") from None
-        if not (isinstance(house, str) and isinstance(event_id, str) and isinstance(start, str)) or not 0 < len(event_id) <= 64:
+        if not (type(house) is str and type(event_id) is str and type(start) is str) or not 0 < len(event_id) <= 64:
             raise UnreadableReading("house_id, event_id and interval_start must be strings")
         channel = self._channels.get(house)
         if channel is None:
-            channel = self._channels[house] = resident_channel(house)
-        end_text, end = self.interval_end(start)
-        entry = orjson.dumps({
-            "body": reading, "channels": [channel], "entry_id": event_id, "kind": KIND,
-            "occurred_at": end_text, "producer": PRODUCER, "transfers": [],
-        }, option=_SORTED)
-        return Append(
-            entry_id=event_id, channels=(channel,), kind=KIND, event_time=end, producer=PRODUCER,
-            entry=entry, signature="", transfers=(),
-            # What a dead letter shows if this id was already recorded with another body (a
-            # re-ingested reading whose values changed): the ledger never overwrites an entry.
-            request={"entry_id": event_id, "occurred_at": end_text, "producer": PRODUCER,
-                     "channels": [channel], "kind": KIND, "body": reading},
-        )
+            name = resident_channel(house)
+            channel = self._channels[house] = (name, b',"channels":[' + orjson.dumps(name) + b'],"entry_id":')
+        hour = self._hours.get(start) or self.interval_end(start)
+        entry = b"".join((
+            b'{"body":', orjson.dumps(reading, option=_SORTED), channel[1], orjson.dumps(event_id),
+            b',"kind":"meter_reading","occurred_at":', hour[0], b',"producer":"meter-ingest","transfers":[]}',
+        ))
+        # No request: a dead letter for this entry (its id recorded with another body) shows the
+        # entry's own content, read back from its bytes.
+        return Append(entry_id=event_id, channels=(channel[0],), kind=KIND, event_time=hour[1], producer=PRODUCER,
+                      entry=entry, signature="", transfers=())
 
 
 class ReadingProcessor:

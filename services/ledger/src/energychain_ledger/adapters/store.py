@@ -242,18 +242,16 @@ class LedgerStore:
             "SELECT DISTINCT ON (entry_id) entry_id, entry FROM ledger.entries WHERE entry_id = ANY($1::text[])",
             list({a.entry_id for a in appends}),
         )
-        plan = plan_batch(appends, trees=trees, log=log_frontier,
+        record_time = datetime.now(timezone.utc)
+        plan = plan_batch(appends, trees=trees, log=log_frontier, record_time=record_time,
                           existing={r["entry_id"]: bytes(r["entry"]) for r in existing})
         if not plan.changed:
             return CommittedBatch(plan, None)
         if self._sign_checkpoint is None:
             raise RuntimeError("this store was opened without the checkpoint key: it cannot append")
-        record_time = datetime.now(timezone.utc)
-        await connection.copy_records_to_table(
-            "entries", schema_name="ledger", columns=ENTRY_COLUMNS,
-            records=[(r.tree_id, r.seq, r.entry_id, r.kind, r.event_time, record_time, r.entry, r.leaf, r.signature)
-                     for r in plan.entries],
-        )
+        # EntryRow's fields are ENTRY_COLUMNS, in order: the rows go to COPY as they are.
+        await connection.copy_records_to_table("entries", schema_name="ledger", columns=ENTRY_COLUMNS,
+                                               records=plan.entries)
         if plan.nodes:
             await connection.copy_records_to_table(
                 "tree_nodes", schema_name="ledger", columns=("tree_id", "level", "index", "hash"), records=plan.nodes,

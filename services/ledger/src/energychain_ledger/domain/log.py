@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import NamedTuple
 
 from energychain_ledger.domain.appends import Append, Posting, postings_for
 from energychain_shared.tlog.heads import head_leaf_data
@@ -34,15 +35,15 @@ class ChannelTree:
         return ChannelTree(self.channel, self.tree_id, self.blinded_id, self.frontier.copy())
 
 
-@dataclass(frozen=True, slots=True)
-class EntryRow:
-    """One leaf of one channel tree."""
+class EntryRow(NamedTuple):
+    """One leaf of one channel tree, its fields in the order the entries table stores them."""
 
     tree_id: int
     seq: int
     entry_id: str
     kind: str
     event_time: datetime
+    record_time: datetime
     entry: bytes
     leaf: bytes
     signature: str
@@ -80,17 +81,20 @@ class BatchPlan:
 
 def plan_batch(
     appends: Sequence[Append], *, trees: Mapping[str, ChannelTree], log: Frontier, existing: Mapping[str, bytes],
+    record_time: datetime,
 ) -> BatchPlan:
     """Place new appends as leaves of their channels' trees, then append every changed head to the log.
 
     ``trees`` holds the current tree of every channel the appends name (left untouched: the
     plan works on copies), ``log`` the log of heads' compact range, ``existing`` the stored
     entry bytes of any of their entry ids. An entry named again with the same bytes changes
-    nothing; with other bytes it is a conflict and never overwrites.
+    nothing; with other bytes it is a conflict and never overwrites. ``record_time`` is when the
+    batch is recorded.
     """
     plan = BatchPlan(log=log.copy())
     seen = dict(existing)
     working: dict[str, ChannelTree] = {}
+    entries, nodes, postings, appended = plan.entries, plan.nodes, plan.postings, plan.appended
     for append in appends:
         known = seen.get(append.entry_id)
         if known is not None:
@@ -106,17 +110,17 @@ def plan_batch(
             if tree is None:
                 tree = working[channel] = trees[channel].copy()
             completed = tree.frontier.append(leaf)
-            plan.entries.append(EntryRow(
-                tree.tree_id, tree.frontier.size, append.entry_id, append.kind, append.event_time,
+            entries.append(EntryRow(
+                tree.tree_id, tree.frontier.size, append.entry_id, append.kind, append.event_time, record_time,
                 append.entry, leaf, append.signature,
             ))
             for level, index, digest in completed:
-                if stored_level(level):
-                    plan.nodes.append((tree.tree_id, level, index, digest))
+                if level % STORED_LEVEL_STEP == 0:
+                    nodes.append((tree.tree_id, level, index, digest))
         if append.transfers:
-            plan.postings.extend(postings_for(entry_id=append.entry_id, event_time=append.event_time,
-                                              transfers=append.transfers))
-        plan.appended.append(append)
+            postings.extend(postings_for(entry_id=append.entry_id, event_time=append.event_time,
+                                         transfers=append.transfers))
+        appended.append(append)
     # Heads in tree-id order: the same batch always gives the same log.
     for tree in sorted(working.values(), key=lambda t: t.tree_id):
         root = tree.frontier.root()

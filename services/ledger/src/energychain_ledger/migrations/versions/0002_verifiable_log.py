@@ -58,7 +58,6 @@ def upgrade() -> None:
         PRIMARY KEY (tree_id, seq)
     );
     CREATE INDEX entries_entry_id ON ledger.entries (entry_id);
-    CREATE INDEX entries_event_time ON ledger.entries (tree_id, event_time);
 
     -- Hashes of the perfect subtrees of height 4, 8, 12, ... of every tree (tree 0 too):
     -- any node is at most 15 hashes away from stored ones, so proofs read O(log n) rows.

@@ -1,0 +1,1 @@
+"""EnergyChain ledger witness (docs/LEDGER.md "Witnesses")."""

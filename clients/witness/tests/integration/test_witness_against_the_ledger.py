@@ -1,0 +1,207 @@
+"""Witnesses against the real ledger (its API on the real database): they cosign a growing log, the ledger
+keeps their cosignatures, and each kind of tampering done directly in PostgreSQL is refused on the next checkpoint."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import datetime, timedelta, timezone
+
+import httpx
+import pytest
+from argon2 import PasswordHasher
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from energychain_ledger.adapters.migrations import upgrade_to_head
+from energychain_ledger.adapters.wire import parse_append
+from energychain_ledger.api import build_app
+from energychain_ledger.bootstrap import open_ledger
+from energychain_ledger.settings import LedgerSettings
+from energychain_shared import keys as key_files
+from energychain_shared.events import Transfer, encode
+from energychain_shared.ledger_client import signed_append
+from energychain_shared.pg import asyncpg_dsn, create_database, drop_database
+from energychain_shared.tlog import merkle, note as notes
+from energychain_witness.client import LedgerClient
+from energychain_witness.rounds import Witness
+from energychain_witness.store import Store
+
+pytestmark = pytest.mark.integration
+T0 = datetime(2024, 5, 1, tzinfo=timezone.utc)
+CHANNEL = "resident:house-01"  # a Parlier house of data/registry.json: witness-parlier is a member
+ACCOUNT = "resident:house-01:receivable"
+
+
+@pytest.fixture
+async def system(infrastructure, tmp_path):
+    """A ledger on a scratch database, its API in process, a member witness and the auditor, each with its own store."""
+    keys_dir = tmp_path / "keys"
+    for name in (key_files.TOKEN_KEY, *key_files.SERVICE_KEYS):
+        key_files.ensure_key_pair(keys_dir, name)
+    database = f"{infrastructure.pg_database}_witness_{uuid.uuid4().hex[:8]}"
+    admin = asyncpg_dsn(infrastructure.database_url)
+    await create_database(admin, database)
+    settings = LedgerSettings(**{**infrastructure.model_dump(), "keys_dir": keys_dir, "pg_database": database})
+    await asyncio.to_thread(upgrade_to_head, settings)
+    ledger = await open_ledger(settings, writer=True)
+    hasher = PasswordHasher(time_cost=1, memory_cost=8192)
+    await ledger.store.upsert_user(username="witness-parlier", password_hash=hasher.hash("pw"), role="municipality",
+                                   municipality_id="parlier", house_id=None)
+    await ledger.store.upsert_user(username="auditor", password_hash=hasher.hash("pw"), role="auditor",
+                                   municipality_id=None, house_id=None)
+    app = build_app(settings)
+    witnesses = {}
+    async with app.router.lifespan_context(app):
+        for name, user in (("witness-parlier", "witness-parlier"), ("witness-auditor", "auditor")):
+            key = Ed25519PrivateKey.generate()
+            await ledger.store.register_witness(
+                name=name, vkey=notes.verifier_key(name, key.public_key(), key_type=notes.COSIGNATURE_V1), url=None)
+            client = LedgerClient("http://ledger", username=user, password="pw", timeout_s=30,
+                                  transport=httpx.ASGITransport(app=app))
+            witnesses[name] = Witness(name=name, private_key=key, ledger_vkey=ledger.log_vkey(),
+                                      store=Store.open(tmp_path / name / "state.sqlite"), client=client,
+                                      audit_entries=500, audit_accounts=20)
+        try:
+            yield ledger, witnesses
+        finally:
+            for witness in witnesses.values():
+                witness.store.close()
+            await ledger.close()
+    await drop_database(admin, database)
+
+
+async def _append(ledger, prefix: str, count: int, *, transfers=()) -> None:
+    key = key_files.load_private_key(ledger.settings.resolved_keys_dir, "billing")
+    await ledger.store.append_batch([
+        parse_append(encode(signed_append(
+            key=key, producer="billing", entry_id=f"{prefix}-{i}", channels=[CHANNEL, "gsa"], kind="Test",
+            occurred_at=T0 + timedelta(minutes=i), body={"i": i}, transfers=transfers,
+        )), keys=ledger.keys)
+        for i in range(count)
+    ])
+
+
+async def _rounds(witnesses) -> dict[str, object]:
+    return {name: await witness.round() for name, witness in witnesses.items()}
+
+
+async def test_witnesses_cosign_a_growing_log_and_the_ledger_serves_their_cosignatures(system):
+    ledger, witnesses = system
+    transfer = Transfer(debit_account=ACCOUNT, credit_account="gsa:revenue", amount_cents=700)
+    for batch in range(3):
+        await _append(ledger, f"grow{batch}", 20, transfers=[transfer])
+        outcomes = await _rounds(witnesses)
+        assert all(o.status == "cosigned" and o.submitted for o in outcomes.values()), outcomes
+    found = await ledger.store.checkpoint(cosigned=True)
+    text = notes.with_signatures(found["note"], list(found["cosignatures"].values()))
+    parsed = notes.parse_note(text)
+    assert sorted(found["cosignatures"]) == ["witness-auditor", "witness-parlier"]
+    for witness in await ledger.store.witnesses():
+        name, _, key = notes.parse_verifier_key(witness["vkey"])
+        assert notes.verify_cosignature(parsed, name=name, public_key=key) is not None
+    # Nothing new: a round changes nothing and cosigns nothing twice.
+    assert {o.status for o in (await _rounds(witnesses)).values()} == {"unchanged"}
+
+
+async def test_a_witness_killed_between_storing_and_submitting_resubmits_the_same_cosignature(system, tmp_path):
+    ledger, witnesses = system
+    await _append(ledger, "kill", 5)
+    member = witnesses["witness-parlier"]
+    submitted = member._submit
+
+    async def die(cosigned):  # the process is killed after the store's transaction, before the POST
+        raise SystemExit("killed")
+
+    member._submit = die
+    with pytest.raises(SystemExit):
+        await member.round()
+    assert await ledger.store.checkpoint(cosigned=True) is None
+    member._submit = submitted
+    member.store.close()
+    member.store = Store.open(tmp_path / "witness-parlier" / "state.sqlite")  # the restarted process
+    again = Witness(name=member.name, private_key=member.private_key, ledger_vkey=member.ledger_vkey,
+                    store=member.store, client=member.client, audit_entries=500, audit_accounts=20)
+    await again.round()
+    cosigned = await ledger.store.checkpoint(cosigned=True)
+    assert cosigned is not None and list(cosigned["cosignatures"]) == ["witness-parlier"]
+
+
+async def _sql(ledger, *statements: str, args=()) -> None:
+    async with ledger.store.pool.acquire() as connection:
+        for sql in statements:
+            await connection.execute(sql, *args)
+
+
+async def _tree(ledger) -> int:
+    return (await ledger.store.channel(CHANNEL)).tree_id
+
+
+async def _payload_edit(ledger):
+    await _sql(ledger, "UPDATE ledger.entries SET entry = convert_to(replace(convert_from(entry, 'UTF8'),"
+               " '\"i\":3', '\"i\":333'), 'UTF8') WHERE tree_id = $1 AND seq = 4", args=(await _tree(ledger),))
+
+
+async def _posting_edit(ledger):
+    await _sql(ledger, "UPDATE ledger.postings SET amount_cents = amount_cents * 10 WHERE entry_id = 'base-2'")
+
+
+async def _tail_cut(ledger):
+    tree = await _tree(ledger)
+    await _sql(ledger, "DELETE FROM ledger.entries WHERE tree_id = $1 AND seq = 40", args=(tree,))
+    shorter = await ledger.store.tree_root(tree, 39)
+    await _sql(ledger, "UPDATE ledger.heads SET size = 39, root = $2 WHERE tree_id = $1"
+               " AND log_index = (SELECT max(log_index) FROM ledger.heads WHERE tree_id = $1)", args=(tree, shorter))
+
+
+async def _middle_deleted_and_rehashed(ledger):
+    tree = await _tree(ledger)
+    await _sql(ledger, "DELETE FROM ledger.entries WHERE tree_id = $1 AND seq = 7",
+               "UPDATE ledger.entries SET seq = seq + 999 WHERE tree_id = $1 AND seq > 7",
+               "UPDATE ledger.entries SET seq = seq - 1000 WHERE tree_id = $1 AND seq > 1000",
+               "DELETE FROM ledger.tree_nodes WHERE tree_id = $1", args=(tree,))
+    leaves = [s.leaf async for s in ledger.store.tree_entries(tree, channel=CHANNEL)]
+    frontier, rows = merkle.Frontier(), []
+    for leaf in leaves:
+        rows += [(tree, level, index, digest) for level, index, digest in frontier.append(leaf) if level % 4 == 0]
+    async with ledger.store.pool.acquire() as connection:
+        await connection.copy_records_to_table("tree_nodes", schema_name="ledger", records=rows)
+        for head in await ledger.store.heads(start=0, end=2**40, tree_id=tree):
+            size = min(head.size, len(leaves))
+            await connection.execute("UPDATE ledger.heads SET size = $2, root = $3 WHERE log_index = $1",
+                                     head.log_index, size, merkle.root_of(leaves[:size]))
+
+
+async def _reordered(ledger):
+    await _sql(ledger, "UPDATE ledger.entries SET seq = 1000 WHERE tree_id = $1 AND seq = 2",
+               "UPDATE ledger.entries SET seq = 2 WHERE tree_id = $1 AND seq = 3",
+               "UPDATE ledger.entries SET seq = 3 WHERE tree_id = $1 AND seq = 1000", args=(await _tree(ledger),))
+
+
+@pytest.mark.parametrize("tamper, auditor_sees_it", [
+    (_payload_edit, False), (_posting_edit, False), (_tail_cut, True), (_middle_deleted_and_rehashed, True),
+    (_reordered, False),
+], ids=["payload-edit", "posting-edit-both-sides", "tail-cut-heads-stepped-back", "middle-deleted-rehashed",
+        "reordered"])
+async def test_tampering_in_postgres_is_refused_by_the_member_witness_on_the_next_checkpoint(
+    system, tamper, auditor_sees_it,
+):
+    ledger, witnesses = system
+    transfer = Transfer(debit_account=ACCOUNT, credit_account="gsa:revenue", amount_cents=1234)
+    await _append(ledger, "base", 20, transfers=[transfer])
+    await _append(ledger, "more", 20)
+    assert {o.status for o in (await _rounds(witnesses)).values()} == {"cosigned"}
+    cosigned = await ledger.store.checkpoint(cosigned=True)
+    await tamper(ledger)
+    await _append(ledger, "next", 1)  # the next checkpoint (the running writer's own view of the log)
+    outcomes = await _rounds(witnesses)
+    member = outcomes["witness-parlier"]
+    assert member.status == "refused", member
+    assert member.reason in ("unprovable", "channel_inconsistent", "audit_mismatch", "posting_mismatch",
+                             "entries_mismatch", "inconsistent_log", "heads_mismatch"), member
+    assert (outcomes["witness-auditor"].status == "refused") is auditor_sees_it, outcomes["witness-auditor"]
+    # The member witness cosigned nothing after the tampering: its newest is still the one before.
+    assert witnesses["witness-parlier"].store.last_cosigned().size == cosigned["size"]
+    newest = await ledger.store.checkpoint()
+    assert newest["size"] > cosigned["size"] and "witness-parlier" not in newest["cosignatures"]
+    refusals = witnesses["witness-parlier"].store.refusals(limit=10)
+    assert refusals and refusals[0].reason == member.reason

@@ -5,6 +5,7 @@
 #   deploy/services.sh stop [NAME...]      stop them (TERM, then KILL after 15 s)
 #   deploy/services.sh status              one line per process; exit 0 if all run
 #
+# The witnesses of deploy/witnesses.sh run beside the services (witness-parlier, witness-auditor).
 # Scale-out: EC_SCALE_<NAME>=N starts N instances of a stream worker, e.g.
 #   EC_SCALE_BILLING_WORKER=3 EC_SCALE_LEDGER_CONSUMER=2 deploy/services.sh start
 # Instances of one worker share partitions through their Kafka consumer group.
@@ -34,6 +35,14 @@ PROCESSES=(
   "meter-ingest-api|$bin/energychain-meter-ingest serve"
   "web|$bin/energychain-web serve"
 )
+# Witnesses (deploy/witnesses.sh): each logs in at the ledger as its own user, whose password it
+# reads from the demo users file.
+users_file=${EC_WITNESS_USERS_FILE:-$repo/deploy/demo-users.json}
+[ -f "$users_file" ] || users_file=$repo/deploy/demo-users.example.json
+for spec in $("$repo/deploy/witnesses.sh" list); do
+  IFS=: read -r name login port <<<"$spec"
+  PROCESSES+=("$name|env EC_WITNESS_NAME=$name EC_WITNESS_USERNAME=$login EC_WITNESS_PORT=$port EC_WITNESS_USERS_FILE=$users_file EC_WITNESS_LEDGER_URL=http://127.0.0.1:${EC_LEDGER_PORT:-8102} $bin/energychain-witness run")
+done
 
 instances_of() {
   local var="EC_SCALE_$(echo "$1" | tr 'a-z-' 'A-Z_')"

@@ -34,10 +34,11 @@ for service in ledger billing escrow gsa-market; do
   "$bin/energychain-$service" migrate
 done
 
-step "Demo users and demo meter data"
+step "Demo users, witnesses and demo meter data"
 users_file=deploy/demo-users.json
 [ -f "$users_file" ] || users_file=deploy/demo-users.example.json
 "$bin/energychain-ledger" seed-users --file "$users_file"
+deploy/witnesses.sh init
 [ -f data/generated/demo/manifest.json ] || "$bin/energychain-meter-ingest" generate-demo
 
 step "Web apps"
@@ -50,6 +51,7 @@ deploy/services.sh start
 echo
 echo "EnergyChain is running. Web apps: http://127.0.0.1:${EC_WEB_PORT:-8100}  (demo users: $users_file)"
 echo "APIs: meter-ingest :8101, ledger :8102, billing :8103, escrow :8104, gsa-market :8105 (OpenAPI at /docs)"
+echo "Witnesses: witness-auditor :8110, witness-parlier :8111 (GET /status)"
 echo "Stop with deploy/down.sh."
 
 if [ "${1:-}" != "--no-demo" ]; then

@@ -81,6 +81,11 @@ def test_published_ports_and_health_checks_match_each_api_port_setting():
         port = environment[port_variable]
         assert ports == [f"{port}:{port}"], name
         assert f"127.0.0.1:{port}/healthz" in " ".join(spec["healthcheck"]["test"]), name
+        if port_variable == "EC_WITNESS_PORT":  # several witnesses: each on the port deploy/witnesses.sh gives it
+            listed = subprocess.run([str(REPO_ROOT / "deploy" / "witnesses.sh"), "list"], capture_output=True,
+                                    text=True, check=True, env={"PATH": "/usr/bin:/bin"}).stdout.split()
+            assert f"{environment['EC_WITNESS_NAME']}:{environment['EC_WITNESS_USERNAME']}:{port}" in listed, name
+            continue
         cls = next(c for c in settings_classes() if port_variable.removeprefix(ENV_PREFIX).lower() in c.model_fields)
         assert str(cls.model_fields[port_variable.removeprefix(ENV_PREFIX).lower()].default) == port, (
             f"{name}: compose publishes {port} but {cls.__name__} defaults to another port")

@@ -11,6 +11,7 @@ Run it on its own with `deploy/test.sh -m faults`.
 
 from __future__ import annotations
 
+import base64
 import os
 import random
 import signal
@@ -78,8 +79,36 @@ def _snapshot(sandbox: Sandbox, gsa) -> dict:
         c["channel"] for c in gsa.get(sandbox.url("ledger") + "/channels").json()
         if not gsa.get(sandbox.url("ledger") + f"/channels/{c['channel']}/verify").json()["ok"]
     ]
+    whole = gsa.get(sandbox.url("ledger") + "/verify").json()
     return {"ledger_readings": dict(readings), "invoices": invoices,
-            "movements": movements, "failing_channels": failing}
+            "movements": movements, "failing_channels": failing, "log_problems": whole["problems"],
+            "witnesses": _witnesses_agree(sandbox, gsa)}
+
+
+def _witnesses_agree(sandbox: Sandbox, gsa) -> dict[str, dict]:
+    """Each witness: no refusal, and the ledger's newest checkpoint extends the last one it cosigned."""
+    from energychain_shared.tlog import merkle
+
+    newest = gsa.get(sandbox.url("ledger") + "/log/checkpoint").json()
+    found = {}
+    for name in sandbox.witness_ports:
+        deadline = time.monotonic() + 60
+        while True:  # let it catch up with the newest checkpoint
+            status = sandbox.witness_status(name)
+            cosigned = status.get("cosigned") or {}
+            if cosigned.get("size") == newest["size"] or time.monotonic() > deadline:
+                break
+            time.sleep(1)
+        size, root = cosigned["size"], base64.b64decode(cosigned["root"])
+        proof = gsa.get(sandbox.url("ledger") + "/log/proof/consistency",
+                        params={"from": size, "to": newest["size"]}).json()["proof"]
+        found[name] = {
+            "refusals": status.get("refusals", []),
+            "extends": merkle.verify_consistency(old_size=size, new_size=newest["size"], old_root=root,
+                                                 new_root=base64.b64decode(newest["root"]),
+                                                 proof=[base64.b64decode(h) for h in proof]),
+        }
+    return found
 
 
 def _run_year(sandbox: Sandbox, *, faults: random.Random | None, total: int | None = None) -> tuple[dict, list[str]]:
@@ -93,7 +122,10 @@ def _run_year(sandbox: Sandbox, *, faults: random.Random | None, total: int | No
             time.sleep(faults.uniform(2, 5))
             fault = plan.pop(0)
             if fault == "kill":
-                name, pid = faults.choice(sorted(sandbox.pids().items()))
+                running = sorted(sandbox.pids().items())
+                # The first kill hits a ledger consumer mid-batch, the second a witness mid-round; the rest any process.
+                wanted = {3: "ledger-consumer", 2: "witness-"}.get(sum(f == "kill" for f in plan), "")
+                name, pid = faults.choice([p for p in running if p[0].startswith(wanted)] or running)
                 os.kill(pid, signal.SIGKILL)
                 injected.append(f"SIGKILL {name}")
                 time.sleep(1)
@@ -127,7 +159,8 @@ def test_faults_lose_nothing_double_count_nothing_and_change_no_outcome(
         expected, _ = _run_year(calm, faults=None)
     finally:
         calm.destroy()
-    assert expected["failing_channels"] == []
+    assert expected["failing_channels"] == [] and expected["log_problems"] == []
+    assert expected["witnesses"] and all(w == {"refusals": [], "extends": True} for w in expected["witnesses"].values())
     total = sum(sum(1 for _ in open(path)) - 1 for path in parlier_exports.values())  # one reading per data row
     assert expected["ledger_readings"] == {"entries": total, "distinct_ids": total}
     assert len(expected["invoices"]) >= 30 and any(m[0] == "past_due_cover" for m in expected["movements"])
@@ -142,4 +175,8 @@ def test_faults_lose_nothing_double_count_nothing_and_change_no_outcome(
     assert observed["ledger_readings"] == {"entries": total, "distinct_ids": total}
     assert observed["invoices"] == expected["invoices"]
     assert observed["movements"] == expected["movements"]
-    assert observed["failing_channels"] == []
+    assert observed["failing_channels"] == [] and observed["log_problems"] == []
+    assert any(i.startswith("SIGKILL ledger-consumer") for i in injected), injected
+    assert any(i.startswith("SIGKILL witness-") for i in injected), injected
+    # No inconsistent checkpoint: every witness cosigned, refused nothing, and the log extends what it cosigned.
+    assert observed["witnesses"] and all(w == {"refusals": [], "extends": True} for w in observed["witnesses"].values())

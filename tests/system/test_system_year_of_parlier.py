@@ -200,6 +200,16 @@ def test_a_year_of_parlier_escrow_ledger_and_roles_agree(system, escrow_cap_cent
         report = gsa.get(system.url("ledger") + f"/channels/{channel}/verify").json()
         assert report["ok"], (channel, report)
     assert gsa.get(system.url("ledger") + "/accounts/check").json()["balanced"]
+    whole = gsa.get(system.url("ledger") + "/verify").json()
+    assert whole["ok"], whole["problems"][:5]
+
+    # Both witnesses (Parlier's and the auditor's) cosigned the log as it grew and refused nothing.
+    wait("a checkpoint cosigned by both witnesses", lambda: set(
+        gsa.get(system.url("ledger") + "/log/checkpoint", params={"cosigned": "true"}).json()["cosigned_by"]
+    ) == {"witness-parlier", "witness-auditor"})
+    for name in system.witness_ports:
+        status = system.witness_status(name)
+        assert status["refusals"] == [] and status["cosigned"]["size"] > 0, (name, status["refusals"][:3])
 
     # Roles see only what is theirs.
     luis = residents["luis"]

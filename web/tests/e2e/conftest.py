@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -131,3 +132,25 @@ def sign_in(web_url: str, passwords: dict[str, str]):
         return page.evaluate("sessionStorage.getItem('energychain.session')")
 
     return login
+
+
+@pytest.fixture
+def cosigned_checkpoint(web_url: str):
+    """Call cosigned_checkpoint(page, token): the ledger's keys and newest cosigned checkpoint, waiting up to 30 s
+    for the witnesses; skips, saying why, when none is registered or none has cosigned."""
+
+    def wait(page, token: str, timeout_s: float = 30) -> tuple[dict, dict]:
+        headers = {"Authorization": f"Bearer {token}"}
+        key = page.request.get(f"{web_url}/api/ledger/log/key", headers=headers).json()
+        if not key.get("witnesses"):
+            pytest.skip("system not running its witnesses: the ledger has none registered (deploy/up.sh registers them)")
+        deadline = time.monotonic() + timeout_s
+        while True:
+            answer = page.request.get(f"{web_url}/api/ledger/log/checkpoint?cosigned=true", headers=headers)
+            if answer.status == 200:
+                return key, answer.json()
+            if time.monotonic() > deadline:
+                pytest.skip("system not running its witnesses: no checkpoint is cosigned yet (deploy/up.sh starts them)")
+            page.wait_for_timeout(1000)
+
+    return wait

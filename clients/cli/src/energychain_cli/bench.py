@@ -65,7 +65,8 @@ def _fleet(houses: int, days: int, start: date) -> Path:
 def _sandbox(settings: CommonSettings, fleet: Path, base_port: int, extra_env: dict[str, str]) -> Sandbox:
     run_dir = Path(tempfile.mkdtemp(prefix="energychain-bench-"))
     return Sandbox.prepare(settings, run_dir, manifest=fleet / "manifest.json", registry=fleet / "registry.json",
-                           base_port=base_port, extra_env=extra_env, roles=("gsa",))
+                           base_port=base_port, extra_env=extra_env, roles=("gsa",),
+                           witnesses=False)
 
 
 def _ledger_readings(sandbox: Sandbox) -> int:

@@ -144,7 +144,15 @@ def _verify_all(gsa: Api) -> None:
     if bad:
         console.print("[red]GSA: ledger verification FAILED[/red]\n  " + "\n  ".join(bad))
     else:
-        console.print(f"[green]GSA: ledger verified[/green]: {len(channels)} channels, {entries} entries, every hash and signature")
+        whole = gsa.get("ledger", "/verify")
+        if not whole.get("ok"):
+            console.print("[red]GSA: the log of heads does not verify[/red]\n  " + "\n  ".join(
+                f"{p['problem']}: {p['detail']}" for p in whole.get("problems", [])))
+            return
+        checkpoint = gsa.get("ledger", "/log/checkpoint", cosigned="true")
+        console.print(f"[green]GSA: ledger verified[/green]: {len(channels)} channels, {entries} entries, every leaf, "
+                      f"head, signature and posting; checkpoint {checkpoint['size']} cosigned by "
+                      f"{', '.join(checkpoint['cosigned_by']) or 'no witness yet'}")
 
 
 def run(settings: CommonSettings, users: dict[str, str], *, speed: str, every_s: float, restart: bool) -> None:

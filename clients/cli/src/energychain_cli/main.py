@@ -110,19 +110,29 @@ def wait_ready(timeout: Annotated[float, typer.Option(help="Seconds to wait.")] 
 
 @app.command()
 def verify(channel: Annotated[Optional[str], typer.Option(help="One channel; default every channel you may read.")] = None) -> None:
-    """Recompute ledger hash chains and signatures; report the first entry that fails."""
+    """The ledger recomputes leaves, trees, heads, signatures and postings; every problem is named."""
     client = api()
-    channels = [channel] if channel else [c["channel"] for c in call(client.get, "ledger", "/channels")]
+    channels = [channel] if channel else [c["channel"] for c in call(client.get, "ledger", "/channels", limit=1000)]
     failed = 0
     for name in channels:
         report = call(client.get, "ledger", f"/channels/{name}/verify")
         if report.get("ok"):
-            console.print(f"[green]ok[/green]      {name}: {report.get('entries_checked', '?')} entries")
+            by = ", ".join(report.get("cosigned_by") or []) or "no witness yet"
+            console.print(f"[green]ok[/green]      {name}: {report.get('entries_checked', '?')} entries, proved in "
+                          f"checkpoint {report.get('checkpoint')} cosigned by {by}")
         else:
             failed += 1
-            console.print(f"[red]FAILED[/red]  {name}: {report}")
+            for problem in report.get("problems", []):
+                where = " ".join(f"{k} {problem[k]}" for k in ("seq", "entry_id", "posting", "checkpoint")
+                                 if problem.get(k) is not None)
+                console.print(f"[red]FAILED[/red]  {name} {where}: {problem['problem']}: {problem['detail']}")
     if failed:
         raise typer.Exit(1)
+
+
+from energychain_cli import proofs  # noqa: E402  (the proof commands use the helpers above)
+
+proofs.register(app, api, call, fail)
 
 
 def _utc_iso(value: datetime | None) -> str | None:

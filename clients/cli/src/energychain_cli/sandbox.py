@@ -38,15 +38,20 @@ class Sandbox:
     admin_dsn: str
     ports: dict[str, int]
     passwords: dict[str, str]
+    witness_ports: dict[str, int]
 
     @classmethod
     def prepare(
         cls, settings: CommonSettings, run_dir: Path, *, manifest: Path, registry: Path, base_port: int = 18100,
-        extra_env: dict[str, str] | None = None, roles: tuple[str, ...] = ("resident", "municipality", "gsa"),
+        extra_env: dict[str, str] | None = None,
+        roles: tuple[str, ...] = ("resident", "municipality", "gsa", "auditor"), witnesses: bool = True,
     ) -> Sandbox:
-        """Create the database, keys, topics, schemas and the demo users of ``roles``; services not started yet."""
+        """Create the database, keys, topics, schemas, the demo users of ``roles`` and (unless told not to) the
+        witnesses of deploy/witnesses.sh, registered with the ledger; services not started yet."""
         tag = uuid.uuid4().hex[:8]
         ports = {name: base_port + 1 + i for i, name in enumerate(SERVICES)}
+        witness_ports = {"witness-auditor": base_port + 10, "witness-parlier": base_port + 11} if witnesses else {}
+        logins = {"witness-auditor": "auditor", "witness-parlier": "witness-parlier"}
         database = f"energychain_sandbox_{tag}"
         env = {
             **os.environ,
@@ -56,6 +61,8 @@ class Sandbox:
             "EC_WEB_PORT": str(base_port),
             **{f"EC_{name.upper()}_PORT": str(port) for name, port in ports.items()},
             **{f"EC_{name.upper()}_URL": f"http://127.0.0.1:{port}" for name, port in ports.items()},
+            "EC_WITNESSES": " ".join(f"{name}:{logins[name]}:{port}" for name, port in witness_ports.items()),
+            "EC_WITNESS_USERS_FILE": str(run_dir / "users.json"),
             **(extra_env or {}),
         }
         admin_dsn = asyncpg_dsn(settings.database_url)
@@ -65,6 +72,7 @@ class Sandbox:
         sandbox = cls(
             env=env, run_dir=run_dir, database=database, dsn=admin_dsn.rsplit("/", 1)[0] + f"/{database}",
             admin_dsn=admin_dsn, ports=ports, passwords={u["username"]: u["password"] for u in users},
+            witness_ports=witness_ports,
         )
         asyncio.run(create_database(admin_dsn, database))
         sandbox.run("energychain-keys", "init")
@@ -72,7 +80,25 @@ class Sandbox:
         for service in ("ledger", "billing", "escrow", "gsa-market"):
             sandbox.run(f"energychain-{service}", "migrate")
         sandbox.run("energychain-ledger", "seed-users", "--file", str(users_file))
+        if witnesses:
+            sandbox.script("witnesses.sh", "init")
         return sandbox
+
+    def script(self, name: str, *args: str, timeout: float = 300) -> str:
+        """One of deploy/'s scripts with the sandbox's environment; its output, or an error."""
+        done = subprocess.run([str(REPO_ROOT / "deploy" / name), *args], env=self.env, capture_output=True, text=True,
+                              timeout=timeout)
+        if done.returncode:
+            raise RuntimeError(f"{name} {' '.join(args)} failed: {done.stdout}{done.stderr}")
+        return done.stdout
+
+    def witness_url(self, name: str) -> str:
+        """Base URL of a witness's API."""
+        return f"http://127.0.0.1:{self.witness_ports[name]}"
+
+    def witness_status(self, name: str) -> dict:
+        """What a witness says it cosigned and refused (GET /status)."""
+        return httpx.get(self.witness_url(name) + "/status", timeout=10).json()
 
     def run(self, command: str, *args: str, timeout: float = 600) -> str:
         """Run one of the project's commands with the sandbox's environment; its output, or an error."""

@@ -22,6 +22,7 @@ from energychain_shared.events import Transfer, encode
 from energychain_shared.ledger_client import signed_append
 from energychain_shared.pg import asyncpg_dsn, create_database, drop_database
 from energychain_shared.tlog import merkle, note as notes
+from energychain_shared.tlog.bundles import verify_bundle
 from energychain_witness.client import LedgerClient
 from energychain_witness.rounds import Witness
 from energychain_witness.store import Store
@@ -61,6 +62,7 @@ async def system(infrastructure, tmp_path):
             witnesses[name] = Witness(name=name, private_key=key, ledger_vkey=ledger.log_vkey(),
                                       store=Store.open(tmp_path / name / "state.sqlite"), client=client,
                                       audit_entries=500, audit_accounts=20)
+        ledger.app = app  # the tests below call the API as a member too
         try:
             yield ledger, witnesses
         finally:
@@ -101,6 +103,35 @@ async def test_witnesses_cosign_a_growing_log_and_the_ledger_serves_their_cosign
         assert notes.verify_cosignature(parsed, name=name, public_key=key) is not None
     # Nothing new: a round changes nothing and cosigns nothing twice.
     assert {o.status for o in (await _rounds(witnesses)).values()} == {"unchanged"}
+
+
+async def test_a_member_proves_its_entries_in_the_cosigned_checkpoint_and_a_wrong_proof_fails(system):
+    ledger, witnesses = system
+    for batch in range(3):
+        await _append(ledger, f"prove{batch}", 10)
+        await _rounds(witnesses)
+    await _append(ledger, "after", 2)  # not yet cosigned: pending
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=ledger.app), base_url="http://ledger") as http:
+        token = (await http.post("/auth/token", data={"username": "witness-parlier", "password": "pw"})).json()
+        headers = {"Authorization": f"Bearer {token['access_token']}"}
+        (mine,) = [c for c in (await http.get("/channels", headers=headers)).json() if c["channel"] == CHANNEL]
+        bundle = (await http.get(f"/channels/{CHANNEL}/proofs", params={"seqs": "1,15,30,31,32"},
+                                 headers=headers)).json()
+        keys = (await http.get("/log/key", headers=headers)).json()
+    witness_vkeys = {w["name"]: w["vkey"] for w in keys["witnesses"]}
+    report = verify_bundle(bundle, channel=CHANNEL, salt=bytes.fromhex(mine["salt"]), ledger_vkey=keys["vkey"],
+                           witness_vkeys=witness_vkeys)
+    assert report.ok and report.verified == [1, 15, 30] and report.pending == [31, 32]
+    assert sorted(report.cosigned_by) == ["witness-auditor", "witness-parlier"]
+    # The verifier pins the ledger key it was given out of band: the served one must equal it.
+    assert keys["vkey"] == ledger.log_vkey()
+    wrong = {**bundle, "entries": [{**bundle["entries"][0], "entry": bundle["entries"][0]["entry"].replace("0", "1", 1)}]}
+    assert verify_bundle(wrong, channel=CHANNEL, salt=bytes.fromhex(mine["salt"]), ledger_vkey=keys["vkey"],
+                         witness_vkeys=witness_vkeys).failures == {1: "entry 1 is not included in the channel head "
+                                                                      f"of size {bundle['head']['size']}"}
+    other = verify_bundle(bundle, channel="resident:house-02", salt=bytes.fromhex(mine["salt"]),
+                          ledger_vkey=keys["vkey"], witness_vkeys=witness_vkeys)
+    assert "head" in other.failures
 
 
 async def test_a_witness_killed_between_storing_and_submitting_resubmits_the_same_cosignature(system, tmp_path):

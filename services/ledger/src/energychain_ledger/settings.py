@@ -16,7 +16,7 @@ class LedgerSettings(CommonSettings):
     ledger_record_readings: bool = Field(
         default=True, description="Append every meter reading to its resident's channel (consumer of meter.readings)."
     )
-    ledger_batch_max: int = Field(default=5000, ge=1, description="Most appends persisted in one transaction.")
+    ledger_batch_max: int = Field(default=10000, ge=1, description="Most appends persisted in one transaction.")
     ledger_poll_timeout_ms: int = Field(default=200, ge=1)
     ledger_origin: str = Field(
         default="energychain.local/ledger", min_length=1, max_length=200, pattern=r"^[^\s+]+$",

@@ -25,6 +25,20 @@ if [ ! -x "$venv/bin/python" ]; then
   "$venv/bin/pip" install --quiet --disable-pip-version-check pip==25.3
 fi
 
+# Billing sets its invoice PDFs in DejaVu Sans (Debian's fonts-dejavu-core); the API answers 503 naming
+# the package while it is missing.
+fonts=(/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf /usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf)
+if [ ! -f "${fonts[0]}" ] || [ ! -f "${fonts[1]}" ]; then
+  if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null; then
+    echo "bootstrap: installing fonts-dejavu-core (the invoice PDFs' font) with apt-get"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends fonts-dejavu-core >/dev/null
+  else
+    echo "bootstrap: warning: ${fonts[0]} is missing, so invoices cannot be downloaded as PDFs:" \
+         "install it with apt-get install fonts-dejavu-core" >&2
+  fi
+fi
+
 stamp="$venv/.energychain-installed"
 want=$(cat "${packages[@]/%//pyproject.toml}" | sha256sum | cut -d' ' -f1)
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then

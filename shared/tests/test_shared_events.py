@@ -156,3 +156,26 @@ def test_ledger_signing_payload_ignores_the_signature_and_covers_the_body():
 def test_deterministic_ids_depend_on_every_part_of_the_natural_key():
     assert events.deterministic_id("Invoice", "house-01", "2021-10") == events.deterministic_id("Invoice", "house-01", "2021-10")
     assert events.deterministic_id("Invoice", "house-01", "2021-10") != events.deterministic_id("Invoice", "house-01", "2021-11")
+
+
+def test_the_reading_stream_fast_path_gives_exactly_what_validation_gives_and_refuses_the_same():
+    from datetime import timedelta
+
+    start = datetime(2021, 11, 7, 9, tzinfo=timezone.utc)
+    reading = events.MeterReadingRecorded(
+        event_id=events.MeterReadingRecorded.id_for("house-01", start), occurred_at=start + timedelta(hours=1),
+        producer="meter-ingest", house_id="house-01", interval_start=start, solar_wh=0, home_wh=812,
+        battery_charged_wh=0, battery_discharged_wh=790, grid_import_wh=22, grid_export_wh=0, battery_level_pct=None,
+        imbalance_wh=-3, quality_flags=("unbalanced",), source_file="h.csv", source_line=7,
+    )
+    raw = events.encode(reading)
+    fast = events.decode_reading_stream(raw)
+    assert fast == events.decode(raw) == reading and fast.interval_start.tzinfo is not None
+    for bad in ({"home_wh": -1}, {"house_id": "a b"}, {"battery_level_pct": 140}, {"source_line": 0},
+                {"interval_start": "2021-11-07T09:00:00"}, {"extra": 1}):
+        broken = json.loads(raw) | bad
+        with pytest.raises(events.EventDecodeError):
+            events.decode_reading_stream(json.dumps(broken).encode())
+    watermark = events.ClockWatermarkReached(event_id="w", occurred_at=start, producer="meter-ingest",
+                                             sim_time=start, partition=3)
+    assert events.decode_reading_stream(events.encode(watermark)) == watermark

@@ -2,41 +2,21 @@
 
 The real seed exports when they are beside the checkout; otherwise the project's own
 generated demo exports of the same houses and dates (`energychain-meter-ingest generate-demo`),
-so the system tests run on any machine.
+so the system tests run on any machine (the fixture ``parlier_exports`` of energychain_shared.testing).
 """
 
 from __future__ import annotations
 
 import json
-import subprocess
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-from energychain_cli.sandbox import BIN, Sandbox
+from energychain_cli.sandbox import Sandbox
 from energychain_shared.settings import REPO_ROOT
-from energychain_shared.testing import SEED_DATA_DIR, SEED_FILES
+from energychain_shared.testing import manifest_of
 SCALE = {"EC_SCALE_BILLING_WORKER": "3", "EC_SCALE_LEDGER_CONSUMER": "2"}
 ESCROW_CAP_CENTS = 100_800  # low, so a year of three houses sees treasury rollovers
-
-
-@pytest.fixture(scope="session")
-def parlier_exports(tmp_path_factory) -> dict[str, Path]:
-    """house -> hourly export of the three Parlier houses: the seed files, or generated ones."""
-    if all((SEED_DATA_DIR / name).is_file() for name in SEED_FILES.values()):
-        return {house: SEED_DATA_DIR / name for house, name in SEED_FILES.items()}
-    out = tmp_path_factory.mktemp("demo-exports")
-    subprocess.run([str(BIN / "energychain-meter-ingest"), "generate-demo", "--out", str(out)], check=True,
-                   capture_output=True, timeout=300)
-    return {house: out / f"{house}.csv" for house in SEED_FILES}
-
-
-def manifest_of(exports: dict[str, Path], folder: Path) -> Path:
-    """A meter-ingest manifest for ``exports``."""
-    manifest = folder / "manifest.json"
-    manifest.write_text(json.dumps({"houses": {house: str(path) for house, path in exports.items()}}))
-    return manifest
 
 
 @pytest.fixture(scope="session")

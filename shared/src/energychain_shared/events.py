@@ -9,7 +9,10 @@ class with the next ``schema_version`` registered beside the old one.
 from __future__ import annotations
 
 import json
+import re
 import uuid
+
+import orjson
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Annotated, Any, ClassVar, Literal
@@ -410,6 +413,64 @@ def _describe(error: ValidationError) -> str:
     return "; ".join(
         f"{'.'.join(str(p) for p in problem['loc']) or '<event>'}: {problem['msg']}"
         for problem in error.errors()
+    )
+
+
+_READING_FIELDS = frozenset(MeterReadingRecorded.model_fields)
+_TIMES: dict[str, datetime] = {}
+
+
+def _utc_time(text: str) -> datetime:
+    known = _TIMES.get(text)
+    if known is None:
+        if len(_TIMES) > 100_000:
+            _TIMES.clear()
+        known = datetime.fromisoformat(text)
+        if known.tzinfo is None:
+            raise ValueError(f"{text!r} has no time zone")
+        known = _TIMES[text] = _utc(known)
+    return known
+
+
+def decode_reading_stream(raw: bytes) -> Event:
+    """``decode`` for meter.readings, whose one producer validated every reading it published.
+
+    A reading is built without re-validating it (about a tenth of the cost: the pipeline's
+    consumers take millions), from exactly its own fields with its times parsed as UTC; any
+    record that is not a well-formed reading of that shape goes through ``decode``.
+    """
+    try:
+        data = orjson.loads(raw)
+        if (type(data) is dict and data.get("event_type") == "MeterReadingRecorded"
+                and data.get("schema_version") == 1 and data.keys() == _READING_FIELDS and _plain_reading(data)):
+            data["interval_start"] = _utc_time(data["interval_start"])
+            data["occurred_at"] = _utc_time(data["occurred_at"])
+            data["quality_flags"] = tuple(data["quality_flags"])
+            return MeterReadingRecorded.model_construct(**data)
+    except (orjson.JSONDecodeError, ValueError, TypeError, KeyError):
+        pass
+    return decode(raw)
+
+
+_READING_WH = ("solar_wh", "home_wh", "battery_charged_wh", "battery_discharged_wh", "grid_import_wh",
+               "grid_export_wh")
+_ID_PATTERN = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+
+
+def _plain_reading(data: dict) -> bool:
+    """Every rule MeterReadingRecorded's validation applies, for the shape meter-ingest writes."""
+    level = data["battery_level_pct"]
+    flags = data["quality_flags"]
+    return (
+        all(type(data[f]) is int and data[f] >= 0 for f in _READING_WH)
+        and type(data["imbalance_wh"]) is int
+        and (level is None or (type(level) is int and 0 <= level <= 100))
+        and type(data["source_line"]) is int and data["source_line"] > 0
+        and type(data["source_file"]) is str
+        and type(data["house_id"]) is str and _ID_PATTERN.match(data["house_id"]) is not None
+        and all(type(data[f]) is str and 0 < len(data[f]) <= 64 for f in ("event_id", "producer"))
+        and type(data["interval_start"]) is str and type(data["occurred_at"]) is str
+        and type(flags) is list and all(type(f) is str for f in flags)
     )
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import typer
 
-from energychain_shared.settings import CommonSettings
+from energychain_shared.settings import SERVER_KEEP_ALIVE_S, CommonSettings
 
 
 def fail(service: str, message: str, code: int = 2) -> None:
@@ -63,13 +63,13 @@ def migrate(settings: CommonSettings, *, service: str, schema: str, package: str
 
 
 def serve(settings: CommonSettings, *, service: str, app: Any, host: str, port: int) -> None:
-    """Serve a FastAPI app with the project's JSON logging."""
+    """Serve a FastAPI app with the project's JSON logging, keeping idle connections SERVER_KEEP_ALIVE_S."""
     import uvicorn
 
     from energychain_shared.observability import configure_logging
 
     configure_logging(service, settings.log_level)
-    uvicorn.run(app, host=host, port=port, log_config=None)
+    uvicorn.run(app, host=host, port=port, log_config=None, timeout_keep_alive=SERVER_KEEP_ALIVE_S)
 
 
 def run_worker(

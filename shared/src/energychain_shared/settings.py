@@ -15,6 +15,15 @@ from energychain_shared.topics import Topic
 ENV_PREFIX = "EC_"
 REPO_ROOT = Path(__file__).resolve().parents[3]
 
+# How long an idle keep-alive connection lives, on both ends. Every API server (uvicorn's
+# timeout_keep_alive) keeps one open for SERVER_KEEP_ALIVE_S; a client that pools connections to
+# them (the web server's proxy) drops an idle one after CLIENT_KEEPALIVE_EXPIRY_S, earlier, so it
+# never sends a request on a connection the server is closing at that moment (the request would
+# fail with "Server disconnected without sending a response"). httpx's default expiry (5 s) is
+# below it too.
+SERVER_KEEP_ALIVE_S = 75
+CLIENT_KEEPALIVE_EXPIRY_S = 60.0
+
 
 class CommonSettings(BaseSettings):
     """Infrastructure settings every service shares; services subclass to add their own."""

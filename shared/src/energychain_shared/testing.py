@@ -8,7 +8,9 @@ under a topic prefix unique to the test session.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
+import subprocess
 import uuid
 from pathlib import Path
 
@@ -80,3 +82,22 @@ def seed_data_dir() -> Path:
     if not (SEED_DATA_DIR / "seed-ui-accounts.json").exists():
         pytest.skip(f"reference seed data not found at {SEED_DATA_DIR} (set EC_SEED_DATA_DIR)")
     return SEED_DATA_DIR
+
+
+@pytest.fixture(scope="session")
+def parlier_exports(tmp_path_factory) -> dict[str, Path]:
+    """house -> hourly export of the three Parlier houses: the seed files, or the project's generated demo exports
+    of the same houses and dates (`energychain-meter-ingest generate-demo`), so system tests run on any machine."""
+    if all((SEED_DATA_DIR / name).is_file() for name in SEED_FILES.values()):
+        return {house: SEED_DATA_DIR / name for house, name in SEED_FILES.items()}
+    out = tmp_path_factory.mktemp("demo-exports")
+    subprocess.run([str(REPO_ROOT / ".venv" / "bin" / "energychain-meter-ingest"), "generate-demo", "--out", str(out)],
+                   check=True, capture_output=True, timeout=300)
+    return {house: out / f"{house}.csv" for house in SEED_FILES}
+
+
+def manifest_of(exports: dict[str, Path], folder: Path) -> Path:
+    """A meter-ingest manifest for ``exports``."""
+    manifest = folder / "manifest.json"
+    manifest.write_text(json.dumps({"houses": {house: str(path) for house, path in exports.items()}}))
+    return manifest

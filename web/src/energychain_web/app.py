@@ -12,6 +12,7 @@ from fastapi.middleware.gzip import GZipMiddleware
 from fastapi.responses import FileResponse, HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
+from energychain_shared.settings import CLIENT_KEEPALIVE_EXPIRY_S
 from energychain_web.proxy import proxy_router
 from energychain_web.settings import WebSettings
 
@@ -33,12 +34,22 @@ def spa_file(dist: Path, path: str) -> Path | None:
 
 
 def create_app(settings: WebSettings, *, transport: httpx.AsyncBaseTransport | None = None) -> FastAPI:
-    """The FastAPI app; the lifespan opens one pooled HTTP client for the proxy (``transport``: tests)."""
+    """The FastAPI app; the lifespan opens the proxy's HTTP clients (``transport``: tests): one pooling
+    connections, which it drops after CLIENT_KEEPALIVE_EXPIRY_S idle (before the services close theirs), and
+    one keeping none, which repeats a request whose pooled connection the service had closed."""
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with httpx.AsyncClient(timeout=settings.web_proxy_timeout_s, transport=transport) as client:
+        pooled = httpx.Limits(max_connections=100, max_keepalive_connections=20,
+                              keepalive_expiry=CLIENT_KEEPALIVE_EXPIRY_S)
+        unpooled = httpx.Limits(max_connections=100, max_keepalive_connections=0)
+        timeout = settings.web_proxy_timeout_s
+        async with (
+            httpx.AsyncClient(timeout=timeout, limits=pooled, transport=transport) as client,
+            httpx.AsyncClient(timeout=timeout, limits=unpooled, transport=transport) as fresh,
+        ):
             app.state.http = client
+            app.state.http_fresh = fresh
             yield
 
     app = FastAPI(title="EnergyChain web", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None)

@@ -2,6 +2,12 @@
 
 The browser talks to one origin; each service still authorises every call itself
 from the bearer token, so the proxy adds no trust of its own.
+
+Connections to the services are pooled and dropped after CLIENT_KEEPALIVE_EXPIRY_S idle, before
+the services close them (SERVER_KEEP_ALIVE_S, energychain_shared.settings). A request that still
+meets a connection the service closed (no answer at all, or a reset) is sent once more on a fresh
+connection when repeating it is harmless: a GET or HEAD, or a request with an Idempotency-Key
+(the service answers a repeated key with the first outcome).
 """
 
 from __future__ import annotations
@@ -17,11 +23,33 @@ log = logging.getLogger(__name__)
 FORWARDED_REQUEST_HEADERS = ("authorization", "content-type", "accept", "idempotency-key", "if-none-match")
 FORWARDED_RESPONSE_HEADERS = ("content-type", "www-authenticate", "retry-after", "location", "etag")
 METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
+SAFE_METHODS = frozenset({"GET", "HEAD"})
+# What a connection the service closed (or reset) under the request looks like: nothing was answered.
+CLOSED_CONNECTION_ERRORS = (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)
 
 
 def forwarded_headers(headers: dict[str, str] | object) -> dict[str, str]:
     """The subset of the browser's request headers passed to a service."""
     return {name: value for name, value in headers.items() if name.lower() in FORWARDED_REQUEST_HEADERS}
+
+
+def may_repeat(request: httpx.Request) -> bool:
+    """Whether sending ``request`` twice is harmless: a safe method, or an Idempotency-Key the service honours."""
+    return request.method in SAFE_METHODS or "idempotency-key" in request.headers
+
+
+async def send_once_more_if_closed(client: httpx.AsyncClient, fresh: httpx.AsyncClient,
+                                   request: httpx.Request) -> httpx.Response:
+    """``client.send(request)``; when the service closed the connection under it and the request may be repeated,
+    the request once more through ``fresh`` (a client that keeps no connection, so a new one is opened)."""
+    try:
+        return await client.send(request)
+    except CLOSED_CONNECTION_ERRORS as error:
+        if not may_repeat(request):
+            raise
+        log.info("upstream closed the connection under %s %s (%s): sending it again on a new connection",
+                 request.method, request.url.path, str(error) or type(error).__name__)
+        return await fresh.send(request)
 
 
 def upstream_path(scope: dict, service: str) -> str:
@@ -42,6 +70,7 @@ def proxy_router(upstreams: dict[str, str]) -> APIRouter:
         if base is None:
             raise HTTPException(404, detail=f"service: no service {service!r} (known: {', '.join(sorted(upstreams))})")
         client: httpx.AsyncClient = request.app.state.http
+        fresh: httpx.AsyncClient = request.app.state.http_fresh
         upstream = client.build_request(
             request.method,
             f"{base}/{upstream_path(request.scope, service)}",
@@ -50,7 +79,7 @@ def proxy_router(upstreams: dict[str, str]) -> APIRouter:
             content=await request.body(),
         )
         try:
-            answer = await client.send(upstream)
+            answer = await send_once_more_if_closed(client, fresh, upstream)
         except httpx.TimeoutException:
             raise HTTPException(504, detail=f"service: {service} did not answer in time") from None
         except httpx.HTTPError as error:

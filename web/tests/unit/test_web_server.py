@@ -141,3 +141,111 @@ def test_web_defaults_listen_on_loopback_port_8100():
     settings = WebSettings.model_construct()
     assert (WebSettings.model_fields["web_host"].default, WebSettings.model_fields["web_port"].default) == ("127.0.0.1", 8100)
     assert settings is not None
+
+
+class ClosingService:
+    """A real HTTP/1.1 service on loopback that keeps connections alive, then closes one (``mode`` "close": FIN;
+    "reset": RST) when the next request arrives on it, unanswered: what the proxy meets when it reuses a pooled
+    connection at the moment the service closes it for idleness. Every request it read is in ``seen`` as
+    (connection number, method, path)."""
+
+    def __init__(self, mode: str) -> None:
+        import socket
+        import threading
+
+        self.mode = mode
+        self.seen: list[tuple[int, str, str]] = []
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}"
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+        self.thread.start()
+
+    def _accept(self) -> None:
+        import threading
+
+        number = 0
+        while True:
+            try:
+                connection, _ = self.listener.accept()
+            except OSError:
+                return  # closed
+            threading.Thread(target=self._serve, args=(connection, number), daemon=True).start()
+            number += 1
+
+    def _serve(self, connection, number: int) -> None:
+        import socket
+        import struct
+
+        pending = b""
+        answered = 0
+        with connection:
+            while True:
+                while b"\r\n\r\n" not in pending:
+                    chunk = connection.recv(65536)
+                    if not chunk:
+                        return
+                    pending += chunk
+                head, pending = pending.split(b"\r\n\r\n", 1)
+                request_line, *header_lines = head.decode("latin-1").split("\r\n")
+                method, path, _ = request_line.split(" ")
+                headers = dict(line.split(": ", 1) for line in header_lines)
+                length = int({k.lower(): v for k, v in headers.items()}.get("content-length", "0"))
+                while len(pending) < length:
+                    pending += connection.recv(65536)
+                pending = pending[length:]
+                self.seen.append((number, method, path))
+                if answered:  # a reused connection: closed under the request
+                    if self.mode == "reset":
+                        connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                    return
+                body = b'{"ok": true}'
+                connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                                   b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+                answered += 1
+
+    def close(self) -> None:
+        self.listener.close()
+
+
+@pytest.fixture
+def closing_service(request):
+    service = ClosingService(getattr(request, "param", "close"))
+    yield service
+    service.close()
+
+
+def proxy_to(dist, service: ClosingService) -> TestClient:
+    """The web server with its real HTTP clients, billing at ``service``."""
+    return TestClient(create_app(WebSettings(web_dist_dir=dist, billing_url=service.url)))
+
+
+@pytest.mark.parametrize("closing_service", ["close", "reset"], indirect=True)
+def test_web_proxy_sends_a_get_again_on_a_new_connection_when_the_service_closed_the_pooled_one(dist, closing_service):
+    with proxy_to(dist, closing_service) as client:
+        first = client.get("/api/billing/resident/account")
+        second = client.get("/api/billing/resident/invoices")  # on the kept-alive connection, which the service closes
+    assert first.status_code == 200
+    assert second.status_code == 200, second.text
+    assert closing_service.seen == [
+        (0, "GET", "/resident/account"), (0, "GET", "/resident/invoices"), (1, "GET", "/resident/invoices"),
+    ]
+
+
+def test_web_proxy_sends_a_post_with_an_idempotency_key_again_and_one_without_it_never(dist, closing_service):
+    payment = {"amount": "12.50", "method": "venmo"}
+    with proxy_to(dist, closing_service) as client:
+        client.get("/api/billing/resident/account")
+        keyed = client.post("/api/billing/resident/payments", json=payment, headers={"Idempotency-Key": "k-1"})
+        client.get("/api/billing/resident/account")
+        unkeyed = client.post("/api/billing/resident/payments", json=payment)
+    assert keyed.status_code == 200, keyed.text
+    # Without a key the service could have taken the payment before closing: it is not sent twice.
+    assert unkeyed.status_code == 502 and "billing is unreachable" in unkeyed.json()["detail"]
+    posts = [(number, path) for number, method, path in closing_service.seen if method == "POST"]
+    assert posts == [(0, "/resident/payments"), (1, "/resident/payments"), (2, "/resident/payments")]
+
+
+def test_web_proxy_drops_idle_connections_before_the_services_close_them():
+    from energychain_shared.settings import CLIENT_KEEPALIVE_EXPIRY_S, SERVER_KEEP_ALIVE_S
+
+    assert 0 < CLIENT_KEEPALIVE_EXPIRY_S < SERVER_KEEP_ALIVE_S

@@ -6,7 +6,9 @@ import sys
 import time
 from datetime import datetime, timezone
 from decimal import Decimal, InvalidOperation
+from pathlib import Path
 from typing import Annotated, Optional
+from urllib.parse import quote, urlencode
 
 import httpx
 import typer
@@ -14,7 +16,7 @@ from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from energychain_cli.client import Api, ApiError, load_session, save_session
+from energychain_cli.client import Api, ApiError, error_message, load_session, save_session
 from energychain_shared.settings import CommonSettings, load_settings
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
@@ -289,6 +291,48 @@ def pay(
                   headers={"Idempotency-Key": idempotency_key})
     console.print(f"paid {dollars(answer['amount_cents'])} by {answer['method']} (payment {answer['payment_id']}, "
                   f"key {idempotency_key}); balance now {dollars(answer['balance_cents'])}")
+
+
+def download(client: Api, service: str, path: str) -> bytes:
+    """GET a file (not JSON) with the login's token; ApiError with the API's message on a refusal."""
+    headers = {"Authorization": f"Bearer {client.token}"} if client.token else {}
+    response = httpx.get(client.base_url(service) + path, headers=headers, timeout=client.timeout_s)
+    if response.status_code >= 400:
+        raise ApiError(response.status_code, error_message(response))
+    return response.content
+
+
+@app.command("invoice-pdf")
+def invoice_pdf(
+    invoice_id: Annotated[str, typer.Argument(help="The invoice, e.g. house-01.2021-09 (see `energychain bills`).")],
+    out: Annotated[Path, typer.Option("--out", "-o", dir_okay=False, help="The file to write the PDF to.")],
+) -> None:
+    """Download one of your invoices as a PDF (resident)."""
+    document = call(download, api(), "billing", f"/resident/invoices/{quote(invoice_id, safe='')}/pdf")
+    try:
+        out.write_bytes(document)
+    except OSError as error:
+        fail(f"cannot write {out}: {error.strerror or error}")
+    console.print(f"wrote {out} ({len(document):,} bytes): invoice {invoice_id}")
+
+
+@app.command("usage-export")
+def usage_export(
+    from_day: Annotated[str, typer.Option("--from", help="First local day (YYYY-MM-DD).")],
+    to_day: Annotated[str, typer.Option("--to", help="The local day after the last one (YYYY-MM-DD).")],
+    out: Annotated[Path, typer.Option("--out", "-o", dir_okay=False, help="The file to write.")],
+    format: Annotated[str, typer.Option("--format", help="xml (Green Button) or csv.")] = "xml",
+) -> None:
+    """Download your hourly usage of local days [from, to) as Green Button XML or CSV (resident)."""
+    if format not in ("xml", "csv"):
+        fail("format: must be xml or csv")
+    query = urlencode({"from": from_day, "to": to_day, "format": format})
+    body = call(download, api(), "billing", f"/resident/usage/greenbutton?{query}")
+    try:
+        out.write_bytes(body)
+    except OSError as error:
+        fail(f"cannot write {out}: {error.strerror or error}")
+    console.print(f"wrote {out} ({len(body):,} bytes): usage {from_day} to {to_day} as {format}")
 
 
 @app.command()

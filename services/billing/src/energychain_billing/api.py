@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from datetime import datetime, timedelta, timezone
 from typing import Annotated, Any, Literal
 
 from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from energychain_shared.auth import Principal, Role, require_role
@@ -16,8 +17,9 @@ from energychain_shared.pg import relay
 from energychain_shared.registry import Resident
 from energychain_shared.service_api import create_service_app
 
-from energychain_billing import metrics, service
+from energychain_billing import invoice_pdf, metrics, service
 from energychain_billing.bootstrap import build_context
+from energychain_billing.domain import greenbutton
 from energychain_billing.domain.payments import InvalidPayment, parse_amount_cents, parse_method, request_fingerprint
 from energychain_billing.settings import BillingSettings
 
@@ -127,6 +129,29 @@ def create_app(settings: BillingSettings, *, context: service.BillingContext | N
             raise _refusal(404, "invoice_id", f"no invoice {invoice_id!r} on this account")
         return detail
 
+    @app.get("/resident/invoices/{invoice_id}/pdf", tags=["resident"], response_class=Response,
+             responses={200: {"content": {"application/pdf": {}}, "description": "The invoice as a PDF file."}})
+    async def invoice_document(invoice_id: str, request: Request, principal: ResidentPrincipal) -> Response:
+        """One invoice as a PDF to download: account, period, dates, numbered lines, totals, any past-due notice."""
+        resident = resident_of(request, principal)
+        context = ctx(request)
+        detail = await service.invoice_detail(context, resident.house_id, invoice_id)
+        if detail is None:
+            raise _refusal(404, "invoice_id", f"no invoice {invoice_id!r} on this account")
+        account = invoice_pdf.InvoiceAccount(
+            name=resident.name, address=resident.address, house_id=resident.house_id,
+            municipality=context.registry.by_municipality[resident.municipality_id].name,
+            zone=context.schedules[resident.municipality_id].zone,
+        )
+        try:  # CPU work (font subsetting): off the event loop
+            document = await asyncio.to_thread(invoice_pdf.render_invoice_pdf, detail, account)
+        except invoice_pdf.InvoiceFontMissing as error:
+            raise _refusal(503, "font", str(error)) from None
+        filename = invoice_pdf.pdf_filename(detail["invoice_id"])
+        return Response(document, media_type="application/pdf", headers={
+            "Content-Disposition": f'attachment; filename="{filename}"', "Cache-Control": "private, no-store",
+        })
+
     @app.get("/resident/energy-cost", tags=["resident"])
     async def energy_cost(
         request: Request, principal: ResidentPrincipal,
@@ -196,6 +221,31 @@ def create_app(settings: BillingSettings, *, context: service.BillingContext | N
         return await service.usage(
             ctx(request), resident_of(request, principal), start=first, end=last, granularity=granularity
         )
+
+    @app.get("/resident/usage/greenbutton", tags=["resident"], response_class=Response, responses={200: {
+        "content": {"application/atom+xml": {}, "text/csv": {}},
+        "description": "The hourly usage as a Green Button (ESPI) feed or a CSV file, to download.",
+    }})
+    async def usage_export(
+        request: Request, principal: ResidentPrincipal,
+        start: Annotated[str, Query(alias="from", description="first local day, YYYY-MM-DD")],
+        end: Annotated[str, Query(alias="to", description="the local day after the last one, YYYY-MM-DD")],
+        format: Annotated[str, Query(description="xml (Green Button) or csv")] = "xml",
+    ) -> Response:
+        """The house's hourly usage of local days [from, to): Green Button XML (home consumption, solar
+        production) or CSV (every measure), each value the metered integer Wh."""
+        resident = resident_of(request, principal)
+        context = ctx(request)
+        try:
+            span = greenbutton.export_span(start, end, context.schedules[resident.municipality_id].zone)
+            kind = greenbutton.export_format(format)
+        except greenbutton.InvalidExport as error:
+            raise _refusal(422, error.field, error.message) from None
+        hours = await service.usage(context, resident, start=span.start, end=span.end, granularity="hour")
+        export = await asyncio.to_thread(greenbutton.render, span, hours, house_id=resident.house_id, fmt=kind)
+        return Response(export.body, media_type=export.media_type, headers={
+            "Content-Disposition": f'attachment; filename="{export.filename}"', "Cache-Control": "private, no-store",
+        })
 
     # ------------------------------------------------------------- municipality
     @app.get("/municipality/accounts", tags=["municipality"])

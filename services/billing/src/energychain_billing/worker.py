@@ -20,7 +20,7 @@ log = logging.getLogger(__name__)
 
 def _decode(record, topic: str) -> events.Event | None:
     try:
-        return events.decode(record.value)
+        return events.decode_reading_stream(record.value)
     except events.EventDecodeError as error:
         metrics.UNDECODABLE.labels(topic).inc()
         log.warning("undecodable record skipped", extra={"topic": topic, "offset": record.offset, "reason": str(error)})

@@ -46,7 +46,7 @@ async def handle_readings_batch(ctx: service.MarketContext, records, *, topic: s
     watermarks: dict[int, datetime] = {}
     for record in records:
         try:
-            event = events.decode(record.value)
+            event = events.decode_reading_stream(record.value)
         except events.EventDecodeError as error:
             metrics.UNDECODABLE.labels(topic).inc()
             log.warning("undecodable reading skipped", extra={"reason": str(error), "offset": record.offset})

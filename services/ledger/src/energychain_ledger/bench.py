@@ -309,7 +309,7 @@ async def run_readings_bench(settings: LedgerSettings, *, readings: int, houses:
         # A topic of its own, so its consumer does not read the backlog's readings too.
         realtime_run = f"{run}r"
         ledger.settings = ledger.settings.model_copy(update={"topic_prefix": f"{settings.topic_prefix}rt."})
-        await ensure_topics(ledger.settings, [METER_READINGS])
+        await ensure_topics(ledger.settings, [METER_READINGS, LEDGER_CHECKPOINTS, LEDGER_DEAD_LETTERS])
         realtime = bench_readings(run=realtime_run, count=readings, houses=houses)
         await _produce(ledger.settings, realtime, rate=None, topic=ledger.settings.topic(METER_READINGS))
         shapes["real_time"] = await _drain(ledger, settings, run=realtime_run, houses=houses, count=readings,

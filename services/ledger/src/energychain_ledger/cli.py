@@ -15,7 +15,7 @@ from typing import Annotated, Optional
 import typer
 
 from energychain_ledger.settings import LedgerSettings
-from energychain_shared.settings import load_settings
+from energychain_shared.settings import SERVER_KEEP_ALIVE_S, load_settings
 
 app = typer.Typer(help="EnergyChain ledger: the verifiable, double-entry system of record.", no_args_is_help=True)
 
@@ -155,7 +155,7 @@ def serve(
     settings = _settings()
     _start(settings, kafka=consumer)
     uvicorn.run(build_app(settings, run_consumer=consumer), host=settings.ledger_host,
-                port=settings.ledger_port, log_config=None)
+                port=settings.ledger_port, log_config=None, timeout_keep_alive=SERVER_KEEP_ALIVE_S)
 
 
 @app.command()

@@ -131,6 +131,7 @@ def serve(house: HouseOption = None, manifest: ManifestOption = None) -> None:
     from energychain_shared import keys
     from energychain_shared.observability import configure_logging
     from energychain_shared.runtime import preflight
+    from energychain_shared.settings import SERVER_KEEP_ALIVE_S
 
     from energychain_meter_ingest.api import create_app
 
@@ -147,6 +148,7 @@ def serve(house: HouseOption = None, manifest: ManifestOption = None) -> None:
         host=settings.meter_ingest_host,
         port=settings.meter_ingest_port,
         log_config=None,
+        timeout_keep_alive=SERVER_KEEP_ALIVE_S,
     )
 
 

@@ -11,11 +11,18 @@ interface Props {
   bars: Bar[];
   format: (value: number) => string;
   markedLabel: string;
+  label?: string; // what the chart shows, e.g. "Escrow closing balance by month"
   height?: number;
   testId?: string;
 }
 
-export function BarChart({ bars, format, markedLabel, height = 220, testId }: Props) {
+/** The chart's accessible name: what it shows, then every bar's label and value, marked bars said so. */
+export function chartName(bars: Bar[], format: (value: number) => string, markedLabel: string, label?: string): string {
+  const values = bars.map((b) => `${b.label}: ${format(b.value)}${b.marked ? ` (${markedLabel})` : ""}`).join("; ");
+  return label ? `${label}. ${values}` : values;
+}
+
+export function BarChart({ bars, format, markedLabel, label, height = 220, testId }: Props) {
   if (bars.length === 0) return <p className="muted">No data yet.</p>;
   const max = Math.max(...bars.map((b) => Math.abs(b.value)), 1);
   const width = Math.max(bars.length * 48, 320);
@@ -23,7 +30,8 @@ export function BarChart({ bars, format, markedLabel, height = 220, testId }: Pr
   const barWidth = Math.min(36, width / bars.length - 8);
   return (
     <figure className="bar-chart" data-testid={testId}>
-      <svg viewBox={`0 0 ${width} ${height}`} width="100%" height={height} role="img">
+      <svg viewBox={`0 0 ${width} ${height}`} width="100%" height={height} role="img"
+        aria-label={chartName(bars, format, markedLabel, label)}>
         <line x1={0} x2={width} y1={plot} y2={plot} stroke="#999" />
         {bars.map((bar, i) => {
           const h = (Math.abs(bar.value) / max) * (plot - 20);

@@ -37,7 +37,8 @@ export function EscrowPanels({ token, scope }: { token: string; scope: EscrowSco
       <ErrorNotice error={summary.error ?? monthly.error} />
 
       <Card title="Escrow balance by month" testId="escrow-chart">
-        <BarChart bars={escrowBars(months)} format={formatCents} markedLabel="past-due bills covered that month" testId="escrow-bars" />
+        <BarChart bars={escrowBars(months)} format={formatCents} markedLabel="past-due bills covered that month"
+          label="Escrow closing balance by month" testId="escrow-bars" />
         {months.length ? (
           <div className="table-scroll"><table data-testid="escrow-months">
             <thead><tr><th>Month</th><th className="num">Opening</th><th className="num">Endowment</th><th className="num">Payment shares</th><th className="num">Repayments</th><th className="num">Past-due cover</th><th className="num">Rolled over</th><th className="num">Closing</th></tr></thead>
@@ -109,10 +110,10 @@ function EscrowMovements({ token, scope }: { token: string; scope: EscrowScope }
   return (
     <Card title="Escrow movements" testId="escrow-movements">
       <form className="form-row" onSubmit={lookUp} noValidate data-testid="movements-form">
-        <Field label="From" name="from" error={errors.from}>
+        <Field label="From" name="from" inputId="movements-from" error={errors.from}>
           <input id="movements-from" type="date" value={form.from} onChange={(e) => setForm({ ...form, from: e.target.value })} />
         </Field>
-        <Field label="To" name="to" error={errors.to}>
+        <Field label="To" name="to" inputId="movements-to" error={errors.to}>
           <input id="movements-to" type="date" value={form.to} onChange={(e) => setForm({ ...form, to: e.target.value })} />
         </Field>
         <button type="submit" className="primary">Look up</button>

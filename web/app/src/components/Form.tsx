@@ -3,10 +3,14 @@
 import type { ReactNode } from "react";
 import type { ApiError } from "../lib/api";
 
-export function Field({ label, name, error, children }: { label: string; name: string; error?: string; children: ReactNode }) {
+// ``name`` is the field the checks and the service name (its error is `error-<name>`); ``inputId`` the id of the
+// control the label is for, when it is not ``name`` (two forms on one page with a field of the same name).
+export function Field({ label, name, inputId, error, children }: {
+  label: string; name: string; inputId?: string; error?: string; children: ReactNode;
+}) {
   return (
     <div className={`field${error ? " has-error" : ""}`}>
-      <label className="field-label" htmlFor={name}>{label}</label>
+      <label className="field-label" htmlFor={inputId ?? name}>{label}</label>
       {children}
       {error ? (
         <span className="field-error" role="alert" data-testid={`error-${name}`}>

@@ -134,3 +134,40 @@ export async function apiRequest<T>(service: Service, path: string, options: Req
   }
   return parsed as T;
 }
+
+export interface FileRequestOptions {
+  query?: Query;
+  token?: string | null;
+  signal?: AbortSignal;
+  /** The file's media type, e.g. "application/pdf" (a refusal still comes as JSON). */
+  accept?: string;
+}
+
+/**
+ * GET a file from a service (a PDF, a CSV) with the caller's bearer token: resolve with its bytes as a
+ * Blob, or reject with an ApiError carrying the service's message. A plain link cannot send the token,
+ * so downloads go through here and are saved from an object URL (see download.ts).
+ */
+export async function apiFile(service: Service, path: string, options: FileRequestOptions = {}): Promise<Blob> {
+  const headers: Record<string, string> = { Accept: `${options.accept ?? "*/*"}, application/json;q=0.5` };
+  if (options.token) headers.Authorization = `Bearer ${options.token}`;
+  let response: Response;
+  try {
+    response = await fetch(apiUrl(service, path, options.query), { method: "GET", headers, signal: options.signal });
+  } catch (error) {
+    if ((error as Error).name === "AbortError") throw error;
+    throw new ApiError(0, "the server is not reachable: check your connection");
+  }
+  if (!response.ok) {
+    const text = await response.text();
+    let parsed: unknown = null;
+    try {
+      parsed = text ? JSON.parse(text) : null;
+    } catch {
+      parsed = text;
+    }
+    if (response.status === 401 && options.token && unauthorizedHandler) unauthorizedHandler();
+    throw toApiError(response.status, parsed);
+  }
+  return response.blob();
+}

@@ -1,7 +1,7 @@
 // The billing service's role APIs, typed exactly as the billing contract names their fields
 // (money in integer cents, energy in integer Wh, rates as decimal strings, times ISO-8601 UTC).
 
-import { apiRequest } from "./api";
+import { apiFile, apiRequest } from "./api";
 import { addDays, formatMonth, localMidnightIso } from "./format";
 import { parseCents, type PaymentMethod } from "./validation";
 
@@ -125,6 +125,25 @@ export const fetchInvoices = (token: string, signal?: Signal) =>
 
 export const fetchInvoice = (token: string, invoiceId: string, signal?: Signal) =>
   apiRequest<InvoiceDetail>("billing", `/resident/invoices/${encodeURIComponent(invoiceId)}`, { token, signal });
+
+/** One invoice as a PDF (GET /resident/invoices/{id}/pdf), fetched with the bearer token. */
+export const fetchInvoicePdf = (token: string, invoiceId: string, signal?: Signal) =>
+  apiFile("billing", `/resident/invoices/${encodeURIComponent(invoiceId)}/pdf`, { token, signal, accept: "application/pdf" });
+
+/** The PDF's file name, as billing names it: invoice-<id>.pdf with only safe characters. */
+export function invoicePdfFilename(invoiceId: string): string {
+  return `invoice-${invoiceId.replace(/[^A-Za-z0-9._-]/gu, "_")}.pdf`;
+}
+
+const MONTH_NAMES = ["January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
+  "November", "December"];
+
+/** The PDF button's accessible name: it names the bill's period in full ("September 2021") and contains "PDF". */
+export function invoicePdfLabel(period: string): string {
+  const [year, month] = period.split("-").map(Number);
+  const name = year && month >= 1 && month <= 12 ? `${MONTH_NAMES[month - 1]} ${year}` : period;
+  return `Download the bill for ${name} as a PDF`;
+}
 
 export const fetchEnergyCost = (token: string, signal?: Signal) =>
   apiRequest<EnergyCost[]>("billing", "/resident/energy-cost", { token, signal });

@@ -1,13 +1,14 @@
 // Billing: account header, current charges with a past-due warning, pay, monthly energy cost
-// (past-due months marked), bills with their lines, payments made.
+// (past-due months marked), bills with their lines and a PDF of each, payments made.
 
 import { useState, type FormEvent } from "react";
 import { ApiError } from "../../lib/api";
 import { useSession } from "../../lib/auth";
 import {
-  costBars, fetchAccount, fetchCharges, fetchEnergyCost, fetchInvoice, fetchInvoices, fetchPayments, pay,
-  paymentRequest, type InvoiceDetail,
+  costBars, fetchAccount, fetchCharges, fetchEnergyCost, fetchInvoice, fetchInvoicePdf, fetchInvoices, fetchPayments,
+  invoicePdfFilename, invoicePdfLabel, pay, paymentRequest, type InvoiceDetail,
 } from "../../lib/billing";
+import { saveBlob } from "../../lib/download";
 import { formatCents, formatMonth, formatPrice, formatTime, formatWh } from "../../lib/format";
 import { usePoll } from "../../lib/usePoll";
 import {
@@ -32,6 +33,8 @@ export function ResidentBilling() {
   const [busy, setBusy] = useState(false);
   const [opened, setOpened] = useState<InvoiceDetail | null>(null);
   const [openError, setOpenError] = useState<ApiError | null>(null);
+  const [downloading, setDownloading] = useState<string | null>(null);
+  const [pdfError, setPdfError] = useState<ApiError | null>(null);
 
   const a = account.data;
   const c = charges.data;
@@ -69,6 +72,18 @@ export function ResidentBilling() {
       setOpened(await fetchInvoice(token, invoiceId));
     } catch (caught) {
       setOpenError(caught instanceof ApiError ? caught : new ApiError(0, String(caught)));
+    }
+  }
+
+  async function downloadPdf(invoiceId: string) {
+    setPdfError(null);
+    setDownloading(invoiceId);
+    try {
+      saveBlob(await fetchInvoicePdf(token, invoiceId), invoicePdfFilename(invoiceId));
+    } catch (caught) {
+      setPdfError(caught instanceof ApiError ? caught : new ApiError(0, String(caught)));
+    } finally {
+      setDownloading(null);
     }
   }
 
@@ -148,12 +163,16 @@ export function ResidentBilling() {
                 <td className="num">{formatCents(i.new_charges_cents)}</td><td className="num">{formatCents(i.total_cents)}</td>
                 <td className="num">{formatCents(i.paid_cents)}</td><td className="num">{formatCents(i.outstanding_cents)}</td>
                 <td><span className={`badge ${i.status}`}>{i.status.replace(/_/g, " ")}</span></td>
-                <td><button type="button" className="link" onClick={() => open(i.invoice_id)}>Lines</button></td>
+                <td><button type="button" className="link" onClick={() => open(i.invoice_id)}>Lines</button>
+                  <button type="button" className="link" data-testid="invoice-pdf" aria-label={invoicePdfLabel(i.period)}
+                    aria-busy={downloading === i.invoice_id} disabled={downloading === i.invoice_id}
+                    onClick={() => downloadPdf(i.invoice_id)}>{downloading === i.invoice_id ? "PDF…" : "PDF"}</button></td>
               </tr>
             ))}</tbody>
           </table></div>
         )}
         <ErrorNotice error={openError} />
+        <ErrorNotice error={pdfError} testId="invoice-pdf-error" />
         {opened ? (
           <div className="invoice-lines" data-testid="invoice-lines">
             <h3>{formatMonth(opened.period)} · {opened.invoice_id} <button type="button" className="link" onClick={() => setOpened(null)}>close</button></h3>

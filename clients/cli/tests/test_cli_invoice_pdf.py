@@ -1,0 +1,79 @@
+"""`energychain invoice-pdf` writes exactly the bytes billing sends, with the login's token, and names a refusal."""
+
+from __future__ import annotations
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from typer.testing import CliRunner
+
+from energychain_cli.client import save_session
+from energychain_cli.main import app
+from energychain_shared.settings import CommonSettings
+
+pytestmark = pytest.mark.unit
+DOCUMENT = b"%PDF-1.7\n" + bytes(range(256)) + b"\n%%EOF\n"
+
+
+class Billing(BaseHTTPRequestHandler):
+    """Billing's PDF route as seen from the client: one invoice of one bearer, 404 otherwise."""
+
+    seen: list[tuple[str, str | None]] = []
+
+    def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+        self.seen.append((self.path, self.headers.get("Authorization")))
+        if self.path == "/resident/invoices/house-01.2021-09/pdf" and self.headers.get("Authorization") == "Bearer t-1":
+            self.send_response(200)
+            self.send_header("Content-Type", "application/pdf")
+            self.send_header("Content-Disposition", 'attachment; filename="invoice-house-01.2021-09.pdf"')
+            self.send_header("Content-Length", str(len(DOCUMENT)))
+            self.end_headers()
+            self.wfile.write(DOCUMENT)
+            return
+        body = json.dumps({"detail": {"field": "invoice_id", "message": "no invoice on this account"}}).encode()
+        self.send_response(404)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+@pytest.fixture
+def billing(tmp_path, monkeypatch):
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Billing)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    monkeypatch.setenv("EC_RUN_DIR", str(tmp_path / "run"))
+    monkeypatch.setenv("EC_BILLING_URL", f"http://127.0.0.1:{server.server_address[1]}")
+    save_session(CommonSettings(), username="luis", token="t-1")
+    Billing.seen = []
+    yield Billing.seen
+    server.shutdown()
+    server.server_close()
+
+
+def test_the_pdf_is_written_byte_for_byte_with_the_saved_login(billing, tmp_path):
+    out = tmp_path / "september.pdf"
+    result = CliRunner().invoke(app, ["invoice-pdf", "house-01.2021-09", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert out.read_bytes() == DOCUMENT
+    assert billing == [("/resident/invoices/house-01.2021-09/pdf", "Bearer t-1")]
+    assert "wrote" in result.output and "house-01.2021-09" in result.output
+
+
+def test_an_invoice_that_is_not_yours_is_refused_and_no_file_is_written(billing, tmp_path):
+    out = tmp_path / "other.pdf"
+    result = CliRunner().invoke(app, ["invoice-pdf", "house-02.2021-09", "--out", str(out)])
+    assert result.exit_code == 1
+    assert "404" in result.output and "no invoice on this account" in result.output
+    assert not out.exists()
+
+
+def test_an_invoice_id_is_sent_as_one_path_segment(billing, tmp_path):
+    CliRunner().invoke(app, ["invoice-pdf", "../account", "--out", str(tmp_path / "x.pdf")])
+    assert billing[0][0] == "/resident/invoices/..%2Faccount/pdf"

@@ -302,6 +302,15 @@ def download(client: Api, service: str, path: str) -> bytes:
     return response.content
 
 
+def save(out: Path, content: bytes, what: str) -> None:
+    """Write a downloaded file, or fail naming it."""
+    try:
+        out.write_bytes(content)
+    except OSError as error:
+        fail(f"cannot write {out}: {error.strerror or error}")
+    console.print(f"wrote {out} ({len(content):,} bytes): {what}")
+
+
 @app.command("invoice-pdf")
 def invoice_pdf(
     invoice_id: Annotated[str, typer.Argument(help="The invoice, e.g. house-01.2021-09 (see `energychain bills`).")],
@@ -309,11 +318,7 @@ def invoice_pdf(
 ) -> None:
     """Download one of your invoices as a PDF (resident)."""
     document = call(download, api(), "billing", f"/resident/invoices/{quote(invoice_id, safe='')}/pdf")
-    try:
-        out.write_bytes(document)
-    except OSError as error:
-        fail(f"cannot write {out}: {error.strerror or error}")
-    console.print(f"wrote {out} ({len(document):,} bytes): invoice {invoice_id}")
+    save(out, document, f"invoice {invoice_id}")
 
 
 @app.command("usage-export")
@@ -328,11 +333,7 @@ def usage_export(
         fail("format: must be xml or csv")
     query = urlencode({"from": from_day, "to": to_day, "format": format})
     body = call(download, api(), "billing", f"/resident/usage/greenbutton?{query}")
-    try:
-        out.write_bytes(body)
-    except OSError as error:
-        fail(f"cannot write {out}: {error.strerror or error}")
-    console.print(f"wrote {out} ({len(body):,} bytes): usage {from_day} to {to_day} as {format}")
+    save(out, body, f"usage {from_day} to {to_day} as {format}")
 
 
 @app.command()

@@ -102,17 +102,6 @@ async def _account_filter(ledger: Ledger, principal: Principal) -> Callable[[str
     return visible
 
 
-async def _log_keys(ledger: Ledger) -> LogKeys:
-    witnesses = {}
-    for witness in await ledger.store.witnesses():
-        try:
-            name, _, key = notes.parse_verifier_key(witness["vkey"])
-            witnesses[name] = key
-        except notes.NoteError:
-            log.warning("witness %s has a malformed verifier key", witness["name"])
-    return LogKeys(ledger.settings.ledger_origin, ledger.log_public_key(), witnesses)
-
-
 def _checkpoint_out(found: dict, keys: LogKeys) -> CheckpointOut:
     note = notes.with_signatures(found["note"], list(found["cosignatures"].values()))
     parsed = notes.parse_note(note)
@@ -273,7 +262,7 @@ def build_app(
         """Inclusion of entries in one checkpoint: in the channel's head, and that head in the log of heads."""
         found = await _require_channel(ledger, principal, channel)
         wanted = _parse_seqs(seqs)
-        keys = await _log_keys(ledger)
+        keys = await ledger.log_keys()
         chosen = (await ledger.store.checkpoint(size=checkpoint) if checkpoint is not None else
                   await ledger.store.checkpoint(cosigned=True) or await ledger.store.checkpoint())
         if chosen is None:
@@ -344,14 +333,14 @@ def build_app(
     async def verify(ledger: LedgerDep, principal: PrincipalDep, channel: ChannelPath) -> VerifyOut:
         """Recompute a channel from its entry bytes: leaves, stored hashes, heads, signatures, postings, checkpoint."""
         await _require_channel(ledger, principal, channel)
-        return verify_out(await verify_channel(ledger.store, ledger.keys, channel, log_keys=await _log_keys(ledger)))
+        return verify_out(await verify_channel(ledger.store, ledger.keys, channel, log_keys=await ledger.log_keys()))
 
     @app.get("/verify", response_model=VerifyOut, tags=["verification"])
     async def verify_everything(
         ledger: LedgerDep, principal: Annotated[Principal, Depends(require_role(Role.GSA))],
     ) -> VerifyOut:
         """(GSA) The log of heads, every checkpoint and cosignature, every posting, what the witnesses cosigned."""
-        return verify_out(await verify_log(ledger.store, log_keys=await _log_keys(ledger)))
+        return verify_out(await verify_log(ledger.store, log_keys=await ledger.log_keys()))
 
     # ------------------------------------------------------------------ the log (any role, the auditor too)
     @app.get("/log/key", response_model=LogKeyOut, tags=["log"])
@@ -369,7 +358,7 @@ def build_app(
         found = await ledger.store.checkpoint(cosigned=cosigned)
         if found is None:
             raise HTTPException(status.HTTP_404_NOT_FOUND, detail="no checkpoint yet: nothing was appended")
-        return _checkpoint_out(found, await _log_keys(ledger))
+        return _checkpoint_out(found, await ledger.log_keys())
 
     @app.get("/log/checkpoints/{size}", response_model=CheckpointOut, tags=["log"])
     async def checkpoint_of_size(
@@ -379,7 +368,7 @@ def build_app(
         found = await ledger.store.checkpoint(size=size)
         if found is None:
             raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no checkpoint of size {size}")
-        return _checkpoint_out(found, await _log_keys(ledger))
+        return _checkpoint_out(found, await ledger.log_keys())
 
     @app.get("/log/heads", response_model=HeadsPage, tags=["log"])
     async def log_heads(
@@ -447,7 +436,7 @@ def build_app(
         if found is None:
             raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no checkpoint of size {body.size}")
         line = body.signature if body.signature.endswith("\n") else body.signature + "\n"
-        keys = await _log_keys(ledger)
+        keys = await ledger.log_keys()
         try:
             parsed = notes.parse_note(notes.with_signatures(found["note"], [line]))
             name = next(s.name for s in parsed.signatures if notes.signature_line(s.name, s.key_hash, s.signature) == line)

@@ -23,7 +23,6 @@ import time
 import uuid
 from datetime import datetime, timedelta, timezone
 
-from energychain_ledger.api import _log_keys
 from energychain_ledger.bootstrap import open_ledger
 from energychain_ledger.settings import LedgerSettings
 from energychain_shared import keys as key_files
@@ -169,7 +168,7 @@ async def run_bench(settings: LedgerSettings, *, entries: int, channels: int, ra
     from energychain_ledger.verification import verify_channel
 
     sample = await verify_channel(ledger.store, ledger.keys, f"resident:bench-{run}-00000",
-                                  log_keys=await _log_keys(ledger))
+                                  log_keys=await ledger.log_keys())
     verify_seconds = time.perf_counter() - verify_started
     await ledger.close()
     return {
@@ -318,7 +317,7 @@ async def run_readings_bench(settings: LedgerSettings, *, readings: int, houses:
         from energychain_ledger.verification import verify_channel
 
         sample = await verify_channel(ledger.store, ledger.keys, f"resident:bench-{run}-00000",
-                                      log_keys=await _log_keys(ledger))
+                                      log_keys=await ledger.log_keys())
     finally:
         await ledger.close()
     for shape in shapes.values():

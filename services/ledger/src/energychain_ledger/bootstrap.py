@@ -17,6 +17,7 @@ from energychain_ledger.adapters.consumer import AppendConsumer, AppendProcessor
 from energychain_ledger.adapters.readings import ReadingProcessor
 from energychain_ledger.adapters.store import LedgerStore, make_pool
 from energychain_ledger.settings import LedgerSettings
+from energychain_ledger.verification import LogKeys
 from energychain_shared import keys as key_files
 from energychain_shared.channels import GSA_CHANNEL, municipality_channel, resident_channel
 from energychain_shared.kafka import make_consumer, make_producer
@@ -98,6 +99,17 @@ class Ledger:
     def log_vkey(self) -> str:
         """The C2SP verifier key of the ledger's checkpoints (what witnesses and verifiers pin)."""
         return notes.verifier_key(self.settings.ledger_origin, self.log_public_key())
+
+    async def log_keys(self) -> LogKeys:
+        """What checkpoints are checked with: the ledger's key and the registered witnesses' keys."""
+        witnesses = {}
+        for witness in await self.store.witnesses():
+            try:
+                name, _, key = notes.parse_verifier_key(witness["vkey"])
+                witnesses[name] = key
+            except notes.NoteError:
+                log.warning("witness %s has a malformed verifier key", witness["name"])
+        return LogKeys(self.settings.ledger_origin, self.log_public_key(), witnesses)
 
     def token_private_key(self) -> Ed25519PrivateKey:
         """The private key that signs access tokens."""

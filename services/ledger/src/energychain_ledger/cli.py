@@ -213,7 +213,6 @@ def verify(
     channel: Annotated[Optional[str], typer.Option(help="one channel (default: every channel, and the whole log)")] = None,
 ) -> None:
     """Recompute leaves, trees, heads, signatures, postings and checkpoints; name every problem (exit 1 if any)."""
-    from energychain_ledger.api import _log_keys
     from energychain_ledger.bootstrap import open_ledger
     from energychain_ledger.verification import verify_channel, verify_log
 
@@ -235,7 +234,7 @@ def verify(
         ledger = await open_ledger(settings, register_keys=False)
         failed = 0
         try:
-            keys = await _log_keys(ledger)
+            keys = await ledger.log_keys()
             names = [channel] if channel else await ledger.store.all_channels()
             for name in names:
                 report = await verify_channel(ledger.store, ledger.keys, name, log_keys=keys)

@@ -11,7 +11,6 @@ from datetime import datetime, timezone
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from energychain_ledger.api import _log_keys
 from energychain_ledger.verification import verify_channel
 from energychain_shared import keys as key_files
 from energychain_shared.events import LedgerAppendRejected, Transfer, decode
@@ -116,7 +115,7 @@ async def test_consumer_is_idempotent_and_dead_letters_conflicts_forgeries_and_b
     assert await ledger.store.entry_rows(f"forged-{unique}") == []
     assert await ledger.store.balances(lambda a: a.endswith(f"k-{unique}:receivable")) == {
         f"resident:k-{unique}:receivable": -500}
-    report = await verify_channel(ledger.store, ledger.keys, channel, log_keys=await _log_keys(ledger))
+    report = await verify_channel(ledger.store, ledger.keys, channel, log_keys=await ledger.log_keys())
     assert report.ok, report.problems
 
 
@@ -144,7 +143,7 @@ async def test_two_consumer_instances_appending_to_one_channel_keep_it_gapless(
     tree = (await ledger.store.channel(shared)).tree_id
     seqs = [row.seq async for row in ledger.store.tree_entries(tree, channel=shared)]
     assert seqs == list(range(1, len(appends) + 1))
-    report = await verify_channel(ledger.store, ledger.keys, shared, log_keys=await _log_keys(ledger))
+    report = await verify_channel(ledger.store, ledger.keys, shared, log_keys=await ledger.log_keys())
     assert report.ok, report.problems
     for house in houses:
         assert (await ledger.store.head(f"resident:{house}")).size == 40

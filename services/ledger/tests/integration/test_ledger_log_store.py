@@ -12,7 +12,6 @@ import pytest
 from energychain_ledger.adapters.migrations import upgrade_to_head
 from energychain_ledger.adapters.store import LedgerStore, LogIntegrityError, make_pool
 from energychain_ledger.adapters.wire import parse_append
-from energychain_ledger.api import _log_keys
 from energychain_ledger.bootstrap import checkpoint_signer, open_ledger
 from energychain_ledger.domain.log import HEADS_TREE
 from energychain_ledger.verification import (
@@ -58,7 +57,7 @@ async def scratch(ledger_settings):
 
 
 async def _verify(ledger, channel):
-    return await verify_channel(ledger.store, ledger.keys, channel, log_keys=await _log_keys(ledger))
+    return await verify_channel(ledger.store, ledger.keys, channel, log_keys=await ledger.log_keys())
 
 
 async def test_every_batch_is_covered_by_one_signed_checkpoint_that_extends_the_last(scratch):
@@ -77,7 +76,7 @@ async def test_every_batch_is_covered_by_one_signed_checkpoint_that_extends_the_
     proof = await scratch.store.consistency_proof(HEADS_TREE, old, new)
     assert merkle.verify_consistency(old_size=old, new_size=new, old_root=old_root, new_root=new_root, proof=proof)
     assert [c["size"] for c in await scratch.store.checkpoints_page()] == [30, 60, 90]
-    report = await verify_log(scratch.store, log_keys=await _log_keys(scratch))
+    report = await verify_log(scratch.store, log_keys=await scratch.log_keys())
     assert report.ok and report.size == 90, report.problems
 
 
@@ -123,7 +122,7 @@ async def test_a_second_writer_process_continues_the_same_log(scratch):
     # The first writer's view is stale; it notices under the lock and starts from the database.
     await scratch.store.append_batch(_appends(scratch, prefix="w3", channels=["resident:w"], count=1))
     assert (await scratch.store.head("resident:w")).size == 6
-    report = await verify_log(scratch.store, log_keys=await _log_keys(scratch))
+    report = await verify_log(scratch.store, log_keys=await scratch.log_keys())
     assert report.ok and report.size == 3, report.problems
 
 
@@ -171,7 +170,7 @@ async def test_tail_deleted_with_its_head_stepped_back_is_named_by_verify_and_st
                " AND log_index = (SELECT max(log_index) FROM ledger.heads WHERE tree_id = $1)", args=(tree, shorter))
     report = await _verify(scratch, "resident:cut")
     assert report.size == 39 and any(p.problem == LOG_MISMATCH and p.channel == "resident:cut" for p in report.problems)
-    whole = await verify_log(scratch.store, log_keys=await _log_keys(scratch))
+    whole = await verify_log(scratch.store, log_keys=await scratch.log_keys())
     assert any(p.problem == CHECKPOINT_MISMATCH for p in whole.problems), whole.problems
     # A writer that (re)starts from this database refuses to sign on top of a log that no longer gives its checkpoint.
     fresh = await open_ledger(scratch.settings, writer=True)
@@ -203,7 +202,7 @@ async def test_middle_entry_deleted_with_every_later_hash_recomputed_is_named_by
     report = await _verify(scratch, "resident:mid")
     assert not [p for p in report.problems if p.problem in (LEAF_MISMATCH, NODE_MISMATCH, HEAD_MISMATCH)]
     assert any(p.problem == LOG_MISMATCH for p in report.problems), report.problems  # its head left the checkpoint
-    whole = await verify_log(scratch.store, log_keys=await _log_keys(scratch))
+    whole = await verify_log(scratch.store, log_keys=await scratch.log_keys())
     assert any(p.problem == CHECKPOINT_MISMATCH for p in whole.problems)
 
 

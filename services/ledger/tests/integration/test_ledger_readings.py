@@ -12,7 +12,6 @@ from aiokafka import TopicPartition
 from prometheus_client import REGISTRY
 
 from energychain_ledger.bootstrap import Ledger, open_ledger
-from energychain_ledger.api import _log_keys
 from energychain_ledger.verification import verify_channel
 from energychain_shared import events, topics
 from energychain_shared.channels import resident_channel
@@ -134,7 +133,7 @@ async def test_each_reading_is_one_verified_ledger_entry_and_redelivery_restart_
             # The reading as meter-ingest published it is the entry's body, canonical JSON and all.
             assert content["body"] == json.loads(events.encode(reading))
             assert row.entry == events.canonical_json(content)
-        keys = await _log_keys(ledger)
+        keys = await ledger.log_keys()
         for house in HOUSES:
             report = await verify_channel(ledger.store, ledger.keys, resident_channel(house), log_keys=keys)
             assert report.ok, report.problems

@@ -109,30 +109,41 @@ export async function apiRequest<T>(service: Service, path: string, options: Req
     body = new URLSearchParams(options.form).toString();
   }
   if (options.token) headers.Authorization = `Bearer ${options.token}`;
-  let response: Response;
+  const response = await send(apiUrl(service, path, options.query), {
+    method: options.method ?? (body ? "POST" : "GET"),
+    headers,
+    body,
+    signal: options.signal,
+  });
+  const parsed = await readBody(response);
+  if (!response.ok) throw refusal(response, parsed, options.token);
+  return parsed as T;
+}
+
+/** fetch, with a network failure (not an abort) turned into an ApiError. */
+async function send(url: string, init: RequestInit): Promise<Response> {
   try {
-    response = await fetch(apiUrl(service, path, options.query), {
-      method: options.method ?? (body ? "POST" : "GET"),
-      headers,
-      body,
-      signal: options.signal,
-    });
+    return await fetch(url, init);
   } catch (error) {
     if ((error as Error).name === "AbortError") throw error;
     throw new ApiError(0, "the server is not reachable: check your connection");
   }
+}
+
+/** A response body as JSON when it is JSON, else as text (null when empty). */
+async function readBody(response: Response): Promise<unknown> {
   const text = await response.text();
-  let parsed: unknown = null;
   try {
-    parsed = text ? JSON.parse(text) : null;
+    return text ? JSON.parse(text) : null;
   } catch {
-    parsed = text;
+    return text;
   }
-  if (!response.ok) {
-    if (response.status === 401 && options.token && unauthorizedHandler) unauthorizedHandler();
-    throw toApiError(response.status, parsed);
-  }
-  return parsed as T;
+}
+
+/** The ApiError of a refused call; a 401 for a token we sent signs the app out. */
+function refusal(response: Response, parsed: unknown, token: string | null | undefined): ApiError {
+  if (response.status === 401 && token && unauthorizedHandler) unauthorizedHandler();
+  return toApiError(response.status, parsed);
 }
 
 export interface FileRequestOptions {
@@ -151,23 +162,7 @@ export interface FileRequestOptions {
 export async function apiFile(service: Service, path: string, options: FileRequestOptions = {}): Promise<Blob> {
   const headers: Record<string, string> = { Accept: `${options.accept ?? "*/*"}, application/json;q=0.5` };
   if (options.token) headers.Authorization = `Bearer ${options.token}`;
-  let response: Response;
-  try {
-    response = await fetch(apiUrl(service, path, options.query), { method: "GET", headers, signal: options.signal });
-  } catch (error) {
-    if ((error as Error).name === "AbortError") throw error;
-    throw new ApiError(0, "the server is not reachable: check your connection");
-  }
-  if (!response.ok) {
-    const text = await response.text();
-    let parsed: unknown = null;
-    try {
-      parsed = text ? JSON.parse(text) : null;
-    } catch {
-      parsed = text;
-    }
-    if (response.status === 401 && options.token && unauthorizedHandler) unauthorizedHandler();
-    throw toApiError(response.status, parsed);
-  }
+  const response = await send(apiUrl(service, path, options.query), { method: "GET", headers, signal: options.signal });
+  if (!response.ok) throw refusal(response, await readBody(response), options.token);
   return response.blob();
 }

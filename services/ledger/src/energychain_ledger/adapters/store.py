@@ -181,31 +181,24 @@ class LedgerStore:
                 " WHERE channel = ANY($1::text[])", missing,
             )
         for r in records:
-            self._channels[r["channel"]] = Channel(r["channel"], r["tree_id"], r["kind"], r["municipality_id"],
-                                                   bytes(r["salt"]), bytes(r["blinded_id"]))
+            self._channels[r["channel"]] = _channel(r)
 
     async def channel(self, channel: str) -> Channel | None:
         """A channel's ids, or None when the ledger does not have it."""
         known = self._channels.get(channel)
-        if known is not None:
-            return known
-        async with self._pool.acquire() as connection:
-            r = await connection.fetchrow(
-                "SELECT channel, tree_id, kind, municipality_id, salt, blinded_id FROM ledger.channels"
-                " WHERE channel = $1", channel,
-            )
-        return None if r is None else Channel(r["channel"], r["tree_id"], r["kind"], r["municipality_id"],
-                                               bytes(r["salt"]), bytes(r["blinded_id"]))
+        return known if known is not None else await self._channel_where("channel", channel)
 
     async def channel_by_blinded_id(self, blinded_id: bytes) -> Channel | None:
         """The channel a blinded id stands for, or None."""
+        return await self._channel_where("blinded_id", blinded_id)
+
+    async def _channel_where(self, column: str, value: object) -> Channel | None:
         async with self._pool.acquire() as connection:
             r = await connection.fetchrow(
                 "SELECT channel, tree_id, kind, municipality_id, salt, blinded_id FROM ledger.channels"
-                " WHERE blinded_id = $1", blinded_id,
+                f" WHERE {column} = $1", value,
             )
-        return None if r is None else Channel(r["channel"], r["tree_id"], r["kind"], r["municipality_id"],
-                                               bytes(r["salt"]), bytes(r["blinded_id"]))
+        return None if r is None else _channel(r)
 
     # ------------------------------------------------------------------ appends
     async def append_batch(self, appends: Sequence[Append]) -> CommittedBatch:
@@ -724,6 +717,10 @@ class LedgerStore:
                 username,
             )
         return None if record is None else dict(record)
+
+
+def _channel(r: Mapping[str, Any]) -> Channel:
+    return Channel(r["channel"], r["tree_id"], r["kind"], r["municipality_id"], bytes(r["salt"]), bytes(r["blinded_id"]))
 
 
 def _stored(channel: str, r: Mapping[str, Any]) -> StoredEntry:

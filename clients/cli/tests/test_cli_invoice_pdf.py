@@ -32,9 +32,10 @@ class Billing(BaseHTTPRequestHandler):
             self.end_headers()
             self.wfile.write(DOCUMENT)
             return
-        body = json.dumps({"detail": {"field": "invoice_id", "message": "no invoice on this account"}}).encode()
+        body = json.dumps({"type": "about:blank", "title": "Not Found", "status": 404, "detail": "invoice_id: no invoice on this account",
+                           "field": "invoice_id"}).encode()
         self.send_response(404)
-        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Type", "application/problem+json")
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)

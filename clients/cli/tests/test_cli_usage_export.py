@@ -34,9 +34,10 @@ class Billing(BaseHTTPRequestHandler):
             self.end_headers()
             self.wfile.write(FEED)
             return
-        body = json.dumps({"detail": {"field": "to", "message": "must be after from"}}).encode()
+        body = json.dumps({"type": "about:blank", "title": "Unprocessable Content", "status": 422, "detail": "to: must be after from",
+                           "field": "to"}).encode()
         self.send_response(422)
-        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Type", "application/problem+json")
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)

@@ -16,6 +16,7 @@ from fastapi import FastAPI
 from energychain_shared import keys
 from energychain_shared.kafka import RenewableProducer
 from energychain_shared.observability import install_health
+from energychain_shared.problems import install_problem_details
 from energychain_shared.settings import CommonSettings
 
 
@@ -25,7 +26,7 @@ def create_service_app(
 ) -> FastAPI:
     """A FastAPI app whose lifespan builds the service's context (and a producer when
     ``producer_client_id`` is given) unless the caller passes them (tests), with the token
-    public key loaded and `/healthz`, `/readyz`, `/metrics`; readiness asks the service's
+    public key loaded and `/healthz`, `/readyz`, `/metrics`, refusals as problem details (energychain_shared.problems); readiness asks the service's
     migrated schema (its ``schema_migrations`` table) through the context's pool.
     """
     owns_context = context is None
@@ -56,4 +57,5 @@ def create_service_app(
             await connection.fetchval("SELECT 1 FROM schema_migrations LIMIT 1")
 
     install_health(app, {"database": schema_migrated})
+    install_problem_details(app)
     return app

@@ -12,6 +12,7 @@ from fastapi.middleware.gzip import GZipMiddleware
 from fastapi.responses import FileResponse, HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
+from energychain_shared.problems import install_problem_details
 from energychain_shared.settings import CLIENT_KEEPALIVE_EXPIRY_S
 from energychain_web.proxy import proxy_router
 from energychain_web.settings import WebSettings
@@ -55,6 +56,8 @@ def create_app(settings: WebSettings, *, transport: httpx.AsyncBaseTransport | N
     app = FastAPI(title="EnergyChain web", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None)
     # A year of hourly readings for several houses is megabytes of JSON; it compresses ~10x.
     app.add_middleware(GZipMiddleware, minimum_size=1024)
+    # Refusals as problem details, and hostile input refused before it is forwarded.
+    install_problem_details(app)
 
     @app.get("/healthz", tags=["operations"])
     async def healthz() -> dict[str, object]:

@@ -31,7 +31,9 @@ def test_web_proxy_forwards_method_path_query_body_and_token_and_returns_the_ser
 
     def service(request: httpx.Request) -> httpx.Response:
         seen.append(request)
-        return httpx.Response(422, json={"detail": {"field": "amount", "message": "at most 2 decimal places"}})
+        return httpx.Response(422, json={"type": "about:blank", "title": "Unprocessable Content", "status": 422,
+                                         "detail": "amount: at most 2 decimal places", "field": "amount"},
+                              headers={"content-type": "application/problem+json"})
 
     with client_for(dist, service) as client:
         answer = client.post(
@@ -40,7 +42,7 @@ def test_web_proxy_forwards_method_path_query_body_and_token_and_returns_the_ser
             headers={"Authorization": "Bearer abc", "Idempotency-Key": "k-1", "Cookie": "secret=1"},
         )
     assert answer.status_code == 422
-    assert answer.json()["detail"] == {"field": "amount", "message": "at most 2 decimal places"}
+    assert answer.json()["field"] == "amount" and answer.headers["content-type"] == "application/problem+json"
     request = seen[0]
     assert request.method == "POST"
     assert str(request.url) == "http://127.0.0.1:8103/resident/payments?x=1&x=2"
@@ -98,6 +100,7 @@ def test_web_proxy_names_an_unknown_service_an_unreachable_one_and_a_slow_one(di
         unreachable = client.get("/api/escrow/municipality/escrow")
         slow = client.get("/api/market/gsa/usage/hourly")
     assert unknown.status_code == 404 and "no service 'nothing'" in unknown.json()["detail"]
+    assert unknown.headers["content-type"] == "application/problem+json" and unknown.json()["field"] == "service"
     assert no_service.status_code == 404
     assert unreachable.status_code == 502 and "escrow is unreachable" in unreachable.json()["detail"]
     assert slow.status_code == 504 and "market did not answer" in slow.json()["detail"]
@@ -249,3 +252,26 @@ def test_web_proxy_drops_idle_connections_before_the_services_close_them():
     from energychain_shared.settings import CLIENT_KEEPALIVE_EXPIRY_S, SERVER_KEEP_ALIVE_S
 
     assert 0 < CLIENT_KEEPALIVE_EXPIRY_S < SERVER_KEEP_ALIVE_S
+
+
+def test_web_proxy_refuses_hostile_input_itself_and_forwards_none_of_it(dist):
+    seen: list[httpx.Request] = []
+
+    def service(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, json={})
+
+    with client_for(dist, service) as client:
+        in_path = client.get("/api/ledger/channels/resident:house-01%00/entries")
+        in_query = client.get("/api/ledger/channels/gsa/entries", params={"from": "2024\x00"})
+        in_form = client.post("/api/ledger/auth/token", content=b"username=luis%00&password=x",
+                              headers={"content-type": "application/x-www-form-urlencoded"})
+        deep = client.post("/api/billing/resident/payments", content=b"[" * 5000 + b"]" * 5000,
+                           headers={"content-type": "application/json"})
+        huge = client.post("/api/billing/resident/payments", content=b'{"amount_cents": 1' + b"0" * 30 + b"}",
+                           headers={"content-type": "application/json"})
+    for answer, field in ((in_path, "path"), (in_query, "from"), (in_form, "username"), (deep, None),
+                          (huge, "amount_cents")):
+        assert answer.status_code == 400 and answer.headers["content-type"] == "application/problem+json", answer.text
+        assert field is None or answer.json()["field"] == field
+    assert seen == []

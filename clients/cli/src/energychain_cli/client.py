@@ -9,6 +9,7 @@ from typing import Any
 
 import httpx
 
+from energychain_shared.problems import problem_text
 from energychain_shared.settings import CommonSettings
 
 
@@ -22,16 +23,8 @@ class ApiError(Exception):
 
 
 def error_message(response: httpx.Response) -> str:
-    """The API's explanation: FastAPI `detail` (a string or a list of field errors)."""
-    try:
-        detail = response.json().get("detail", response.text)
-    except (ValueError, AttributeError):
-        return response.text or response.reason_phrase
-    if isinstance(detail, list):
-        return "; ".join(
-            f"{'.'.join(str(p) for p in item.get('loc', [])[1:]) or 'request'}: {item.get('msg')}" for item in detail
-        )
-    return str(detail)
+    """The API's explanation: the problem details' `detail` (energychain_shared.problems)."""
+    return problem_text(response.content, response.reason_phrase)
 
 
 @dataclass

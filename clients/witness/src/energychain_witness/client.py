@@ -10,6 +10,8 @@ from urllib.parse import quote
 
 import httpx
 
+from energychain_shared.problems import problem_text
+
 from energychain_witness.domain import Posting
 
 HEADS_PAGE = 10_000  # most heads-log leaves one request may ask for
@@ -36,15 +38,8 @@ class LedgerUnreachable(Exception):
 
 
 def error_message(response: httpx.Response) -> str:
-    """The ledger's explanation: FastAPI ``detail`` (a string or a list of field errors), else the body."""
-    try:
-        detail = response.json().get("detail", response.text)
-    except (ValueError, AttributeError):
-        return (response.text or response.reason_phrase)[:300]
-    if isinstance(detail, list):
-        return "; ".join(f"{'.'.join(str(p) for p in item.get('loc', [])[1:]) or 'request'}: {item.get('msg')}"
-                         for item in detail if isinstance(item, dict))
-    return str(detail)[:300]
+    """The ledger's explanation: the problem details' ``detail``, else the body."""
+    return problem_text(response.content, response.reason_phrase)
 
 
 def token_role(token: str) -> str | None:

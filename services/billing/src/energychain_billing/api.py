@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from energychain_shared.auth import Principal, Role, require_role
 from energychain_shared.pg import relay
 from energychain_shared.registry import Resident
+from energychain_shared.problems import problem_response
 from energychain_shared.service_api import create_service_app
 
 from energychain_billing import invoice_pdf, metrics, service
@@ -70,9 +71,10 @@ def create_app(settings: BillingSettings, *, context: service.BillingContext | N
                              producer_client_id="billing-api", producer=producer)
 
     @app.exception_handler(service.PaymentRefused)
-    async def refused(_request: Request, error: service.PaymentRefused) -> JSONResponse:
+    async def refused(request: Request, error: service.PaymentRefused) -> Response:
         metrics.PAYMENTS_REFUSED.labels(error.field).inc()
-        return JSONResponse(status_code=error.status, content={"detail": {"field": error.field, "message": error.message}})
+        return problem_response(error.status, f"{error.field}: {error.message}", field=error.field,
+                                instance=request.url.path)
 
     def ctx(request: Request) -> service.BillingContext:
         return request.app.state.ctx

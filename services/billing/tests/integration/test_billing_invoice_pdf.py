@@ -200,7 +200,8 @@ async def test_another_residents_invoice_pdf_is_not_found_like_its_json(billing,
         as_json = await client.get(f"/resident/invoices/{invoice_id}", headers=token("house-02"))
         as_pdf = await client.get(f"/resident/invoices/{invoice_id}/pdf", headers=token("house-02"))
         assert as_json.status_code == as_pdf.status_code == 404
-        assert as_pdf.json() == as_json.json()
-        assert as_pdf.json()["detail"]["field"] == "invoice_id"
+        same = {"type", "title", "status", "detail", "field"}  # the same problem; only `instance` (the path) differs
+        assert {k: as_pdf.json()[k] for k in same} == {k: as_json.json()[k] for k in same}
+        assert as_pdf.json()["field"] == "invoice_id"
     assert (await client.get("/resident/invoices/house-01.2021-09/pdf")).status_code == 401
     assert (await client.get("/resident/invoices/house-01.2021-09/pdf", headers=token("house-01"))).status_code == 200

@@ -8,11 +8,12 @@ from decimal import Decimal
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from energychain_shared.auth import Principal, Role, require_role
 from energychain_shared.pg import relay
+from energychain_shared.problems import problem_response
 from energychain_shared.service_api import create_service_app
 
 from energychain_market import service
@@ -64,11 +65,9 @@ def create_app(settings: MarketSettings, *, context: service.MarketContext | Non
                              producer_client_id="gsa-market-api", producer=producer)
 
     @app.exception_handler(OfferRefused)
-    async def refused(_request: Request, error: OfferRefused) -> JSONResponse:
-        return JSONResponse(
-            status_code=error.status,
-            content={"detail": {"rule": error.rule, "field": error.field, "message": error.message}},
-        )
+    async def refused(request: Request, error: OfferRefused) -> Response:
+        detail = f"{error.field}: {error.message}" if error.field else error.message
+        return problem_response(error.status, detail, field=error.field, rule=error.rule, instance=request.url.path)
 
     async def _publish(request: Request) -> None:
         try:

@@ -32,6 +32,7 @@ from energychain_ledger.settings import LedgerSettings
 from energychain_ledger.verification import LogKeys, verify_channel, verify_log
 from energychain_shared.auth import Principal, Role, current_principal, issue_token, require_role
 from energychain_shared.observability import install_health
+from energychain_shared.problems import install_problem_details
 from energychain_shared.tlog import note as notes
 from energychain_shared.tlog.heads import head_leaf_data
 
@@ -190,8 +191,10 @@ def build_app(
             await connection.fetchval("SELECT 1")
 
     install_health(app, {"database": database_ready})
+    install_problem_details(app)
 
-    @app.post("/auth/token", response_model=TokenOut, tags=["auth"])
+    @app.post("/auth/token", response_model=TokenOut, tags=["auth"],
+              responses={401: {"description": "unknown username or wrong password"}})
     async def token(request: Request, form: Annotated[OAuth2PasswordRequestForm, Depends()]) -> TokenOut:
         """OAuth2 password flow: a bearer token for a known user with the right password."""
         ledger: Ledger = request.app.state.ledger

@@ -183,3 +183,17 @@ async def test_bad_query_parameters_are_rejected_naming_the_field(client):
     assert sizes.status_code == 422 and "from" in sizes.text
     beyond = await client.get("/log/proof/consistency", params={"from": 1, "to": 2**61}, headers=headers)
     assert beyond.status_code == 404
+
+
+async def test_nul_bytes_in_a_login_form_or_a_channel_path_are_400_problems_not_500(client):
+    """PostgreSQL text cannot hold U+0000: the guard refuses it before the database is asked."""
+    login = await client.post("/auth/token", content=b"username=luis%00&password=x",
+                              headers={"content-type": "application/x-www-form-urlencoded"})
+    assert login.status_code == 400 and login.headers["content-type"] == "application/problem+json"
+    assert login.json()["field"] == "username"
+    headers = await _token(client, "gsa-operator")
+    channel = await client.get("/channels/resident:house-01%00/entries", headers=headers)
+    assert channel.status_code == 400 and channel.json()["field"] == "path", channel.text
+    # and the refusals of the routes themselves are problems too
+    limit = await client.get("/channels/gsa/entries", params={"limit": 0}, headers=headers)
+    assert limit.headers["content-type"] == "application/problem+json" and limit.json()["field"] == "limit"

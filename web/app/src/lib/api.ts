@@ -1,5 +1,5 @@
 // The one way the app talks to the services: /api/<service>/<path> on this origin,
-// with the caller's bearer token, and every refusal turned into messages per field.
+// with the caller's bearer token, and every refusal (RFC 9457 problem details) turned into messages per field.
 
 export type Service = "ledger" | "billing" | "escrow" | "market" | "meter-ingest";
 
@@ -16,44 +16,44 @@ export class ApiError extends Error {
   }
 }
 
-// Parts of a FastAPI `loc` that name where the value came from, not which value it was.
-const LOCATION_PARTS = new Set(["body", "query", "path", "header", "form"]);
-
-function fieldOfLoc(loc: unknown): string | null {
-  if (!Array.isArray(loc)) return null;
-  const named = loc.filter((part) => typeof part === "string" && !LOCATION_PARTS.has(part));
-  return named.length > 0 ? String(named[named.length - 1]) : null;
+/** A service's refusal: RFC 9457 problem details, with the inputs to blame in `field` and `errors`. */
+export interface Problem {
+  type?: string;
+  title?: string;
+  status?: number;
+  detail?: string;
+  field?: string | null;
+  rule?: string | null;
+  errors?: { field?: string | null; location?: string | null; message?: string }[] | null;
 }
 
-// "end: must be on or after start" names its field before the colon.
-const FIELD_PREFIX = /^([a-z_][a-z0-9_]*): (.+)$/;
+function isProblem(body: unknown): body is Problem {
+  return !!body && typeof body === "object" && typeof (body as Problem).detail === "string";
+}
 
-/** Turn a service's error body into an ApiError (FastAPI 422 lists, `detail` strings, rule objects). */
+// "lines.0.amount" is the form's "amount": the last part that is a name, not an index.
+function formField(path: string): string {
+  const named = path.split(".").filter((part) => part && !/^\d+$/.test(part));
+  return named.length > 0 ? named[named.length - 1] : path;
+}
+
+/** Turn a service's refusal (problem details; anything else by its status) into an ApiError. */
 export function toApiError(status: number, body: unknown, fallback = "request failed"): ApiError {
-  const detail = body && typeof body === "object" && "detail" in body ? (body as { detail: unknown }).detail : body;
-  if (Array.isArray(detail)) {
-    const fields: Record<string, string> = {};
-    const lines: string[] = [];
-    for (const item of detail) {
-      if (!item || typeof item !== "object") continue;
-      const { loc, msg } = item as { loc?: unknown; msg?: unknown };
-      const field = fieldOfLoc(loc);
-      const text = String(msg ?? "invalid value");
-      if (field && !(field in fields)) fields[field] = text;
-      lines.push(field ? `${field}: ${text}` : text);
-    }
-    return new ApiError(status, lines.join("; ") || fallback, fields);
+  if (!isProblem(body)) {
+    return new ApiError(status, (typeof body === "string" && body.length < 200 && body) || statusText(status) || fallback);
   }
-  if (detail && typeof detail === "object") {
-    const { field, message, msg } = detail as { field?: unknown; message?: unknown; msg?: unknown };
-    const text = String(message ?? msg ?? fallback);
-    return new ApiError(status, text, typeof field === "string" && field ? { [field]: text } : {});
+  const fields: Record<string, string> = {};
+  for (const error of body.errors ?? []) {
+    if (error?.field && error.message && !(formField(error.field) in fields)) fields[formField(error.field)] = error.message;
   }
-  if (typeof detail === "string" && detail) {
-    const match = FIELD_PREFIX.exec(detail);
-    return new ApiError(status, detail, match ? { [match[1]]: match[2] } : {});
+  const detail = body.detail || body.title || statusText(status) || fallback;
+  if (body.field && !(formField(body.field) in fields)) {
+    fields[formField(body.field)] = detail.startsWith(`${body.field}: `) ? detail.slice(body.field.length + 2) : detail;
   }
-  return new ApiError(status, statusText(status) || fallback);
+  // One field to blame: its message alone reads best beside the form; several: the whole detail.
+  const named = Object.keys(fields);
+  const message = named.length === 1 && body.field && (body.errors ?? []).length <= 1 ? fields[formField(body.field)] : detail;
+  return new ApiError(status, message, fields);
 }
 
 function statusText(status: number): string {
@@ -99,7 +99,7 @@ export function onUnauthorized(handler: (() => void) | null): void {
 
 /** Call a service; resolve with its JSON, or reject with an ApiError carrying its message. */
 export async function apiRequest<T>(service: Service, path: string, options: RequestOptions = {}): Promise<T> {
-  const headers: Record<string, string> = { Accept: "application/json", ...(options.headers ?? {}) };
+  const headers: Record<string, string> = { Accept: "application/json, application/problem+json", ...(options.headers ?? {}) };
   let body: BodyInit | undefined;
   if (options.json !== undefined) {
     headers["Content-Type"] = "application/json";
@@ -160,7 +160,7 @@ export interface FileRequestOptions {
  * so downloads go through here and are saved from an object URL (see download.ts).
  */
 export async function apiFile(service: Service, path: string, options: FileRequestOptions = {}): Promise<Blob> {
-  const headers: Record<string, string> = { Accept: `${options.accept ?? "*/*"}, application/json;q=0.5` };
+  const headers: Record<string, string> = { Accept: `${options.accept ?? "*/*"}, application/problem+json;q=0.5` };
   if (options.token) headers.Authorization = `Bearer ${options.token}`;
   const response = await send(apiUrl(service, path, options.query), { method: "GET", headers, signal: options.signal });
   if (!response.ok) throw refusal(response, await readBody(response), options.token);

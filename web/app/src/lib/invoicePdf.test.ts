@@ -37,8 +37,8 @@ describe("invoice PDF download", () => {
   });
 
   it("turns billing's refusal into an ApiError with its message and field", async () => {
-    answering(new Response(JSON.stringify({ detail: { field: "invoice_id", message: "no invoice 'x' on this account" } }),
-      { status: 404, headers: { "Content-Type": "application/json" } }));
+    answering(new Response(JSON.stringify({ type: "about:blank", title: "Not Found", status: 404, detail: "invoice_id: no invoice 'x' on this account", field: "invoice_id" }),
+      { status: 404, headers: { "Content-Type": "application/problem+json" } }));
     const error = await fetchInvoicePdf("tok-1", "x").catch((e) => e);
     expect(error).toBeInstanceOf(ApiError);
     expect(error.status).toBe(404);

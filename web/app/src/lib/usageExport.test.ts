@@ -39,8 +39,8 @@ describe("usage export (Green Button XML, CSV)", () => {
   });
 
   it("maps billing's refusal to the field it names", async () => {
-    answering(new Response(JSON.stringify({ detail: { field: "to", message: "the range is limited to 366 days" } }),
-      { status: 422, headers: { "Content-Type": "application/json" } }));
+    answering(new Response(JSON.stringify({ type: "about:blank", title: "Unprocessable Content", status: 422, detail: "to: the range is limited to 366 days", field: "to" }),
+      { status: 422, headers: { "Content-Type": "application/problem+json" } }));
     const error = await fetchUsageExport("tok-1", usageExportQuery("2021-01-01", "2022-06-30", "xml")).catch((e) => e);
     expect(error).toBeInstanceOf(ApiError);
     expect(error.fieldErrors).toEqual({ to: "the range is limited to 366 days" });

@@ -49,6 +49,12 @@ def build() -> FastAPI:
         }
         raise HTTPException(409 if shape == "rule" else 422, detail=details[shape])
 
+    @app.get("/stored")
+    async def stored() -> None:
+        import asyncpg
+
+        raise asyncpg.exceptions.UntranslatableCharacterError("unsupported Unicode escape sequence")
+
     @app.get("/secured")
     async def secured(principal=Depends(current_principal)) -> dict:
         return {}
@@ -75,6 +81,8 @@ async def test_a_nul_byte_anywhere_is_a_400_naming_where_it_was(client):
     assert problem(await client.get("/items/a%00b"), 400)["field"] == "path"
     assert problem(await client.get("/items/a", params={"q": "x\x00"}), 400)["field"] == "q"
     assert problem(await client.post("/login", data={"username": "luis\x00", "password": "x"}), 400)["field"] == "username"
+    multipart = await client.post("/login", files={"username": (None, b"luis\x00"), "password": (None, b"x")})
+    assert problem(multipart, 400)["field"] == "username"
     body = problem(await client.post("/payments", json={"amount_cents": 1, "reference": "r\x00"}), 400)
     assert body["field"] == "reference" and body["errors"][0]["location"] == "body" and "NUL" in body["detail"]
     nested = await client.post("/payments", json={"amount_cents": 1, "extra": {"deep": ["ok", "\x00"]}})
@@ -161,3 +169,9 @@ async def test_openapi_declares_problems_on_every_operation_and_not_fastapis_422
                 expected |= {"401", "403"}
             assert expected <= codes, (method, path)
             assert MEDIA_TYPE in operation["responses"]["422"]["content"]
+
+
+async def test_a_value_the_database_refuses_is_a_400_problem_not_a_500(client):
+    """The last line of defence, behind the guard and the routes' validation."""
+    body = problem(await client.get("/stored"), 400)
+    assert "cannot be stored" in body["detail"] and body["type"] == "urn:energychain:problem:unacceptable-input"

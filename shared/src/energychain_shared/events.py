@@ -144,6 +144,27 @@ class MeterReadingRejected(Event):
     house_id: str | None = None
 
 
+class MeterReadingRedriven(Event):
+    """An operator corrected a dead-lettered meter row and it was published as the reading ``reading_event_id``."""
+
+    event_type: Literal["MeterReadingRedriven"] = "MeterReadingRedriven"
+    schema_version: Literal[1] = 1
+    partition_field: ClassVar[str] = "source_file"
+
+    dead_letter_id: str = Field(min_length=1, max_length=64, description="event_id of the MeterReadingRejected")
+    reading_event_id: str = Field(min_length=1, max_length=64)
+    house_id: HouseId
+    source_file: str
+    source_line: NonNegativeInt
+    raw: str = Field(description="the corrected row, as submitted")
+    redriven_by: str = Field(min_length=1, max_length=64, description="the operator (token subject)")
+
+    @staticmethod
+    def id_for(dead_letter_id: str) -> str:
+        """A dead letter is resolved once: the marker's identity is the dead letter's."""
+        return deterministic_id("MeterReadingRedriven", dead_letter_id)
+
+
 # --------------------------------------------------------------------- billing
 InvoiceLineKind = Literal[
     "ppa_energy", "reserve_refill", "trade_credit", "balance_forward", "late_adjustment"
@@ -380,6 +401,7 @@ EVENT_CLASSES: tuple[type[Event], ...] = (
     ClockWatermarkReached,
     SimulatedClockAdvanced,
     MeterReadingRejected,
+    MeterReadingRedriven,
     InvoiceIssued,
     PaymentReceived,
     InvoicePastDue,

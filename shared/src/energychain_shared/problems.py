@@ -27,6 +27,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import re
 from collections.abc import Iterable, Iterator
 from http import HTTPStatus
 from typing import Any
@@ -292,14 +293,22 @@ def _content_length(scope: dict) -> int | None:
     return None
 
 
+_PART_NAME = re.compile(rb'content-disposition:[^\r\n]*?\bname="([^"\r\n]*)"', re.IGNORECASE)
+
+
 def check_body(content_type: str, body: bytes) -> None:
-    """Refuse a JSON or form body holding hostile input (other bodies: only a raw NUL byte in text)."""
+    """Refuse a JSON or form body holding hostile input (a multipart or text body: a raw NUL byte)."""
     if not body:
         return
     if content_type == "application/json" or content_type.endswith("+json"):
         check_json(body)
     elif content_type == "application/x-www-form-urlencoded":
         check_pairs(parse_qsl(body.decode("latin-1"), keep_blank_values=True), "form")
+    elif content_type == "multipart/form-data" and b"\x00" in body:
+        # No route takes a file: a NUL byte is in a text field, named by the part it falls in.
+        names = _PART_NAME.findall(body[: body.index(b"\x00")])
+        field = names[-1].decode("latin-1") if names else "body"
+        raise Refusal(400, field, "form", "contains a NUL byte (U+0000), which no text field accepts")
     elif content_type.startswith("text/") and b"\x00" in body:
         raise Refusal(400, "body", "body", "contains a NUL byte (U+0000)")
 

@@ -27,7 +27,7 @@ METER_READINGS = Topic(
     carries=("MeterReadingRecorded", "ClockWatermarkReached"),
 )
 METER_DEAD_LETTERS = Topic(
-    "meter.readings.dlq", 6, key="source file", carries=("MeterReadingRejected",)
+    "meter.readings.dlq", 6, key="source file", carries=("MeterReadingRejected", "MeterReadingRedriven")
 )
 CLOCK = Topic("clock", 1, key="replay id", carries=("SimulatedClockAdvanced",))
 # Billing writes a house's events to the partition number of its meter.readings partition and

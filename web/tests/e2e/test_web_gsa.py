@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
+import threading
 import time
+from datetime import datetime, timezone
 
 import pytest
 
@@ -127,3 +130,70 @@ def test_web_gsa_verifies_every_channel_and_the_whole_ledger_and_checks_the_chec
     assert witnesses == [w["name"] for w in key["witnesses"]], witnesses
     assert key["vkey"] in page.inner_text("[data-testid=log-key]")
     shot(page, "gsa-operations-ledger")
+
+
+def _put_dead_letter(sandbox, dead_letter) -> None:
+    """Publish ``dead_letter`` on the sandbox's meter.readings.dlq (from a thread: Playwright holds this one's loop)."""
+    from aiokafka import AIOKafkaProducer
+    from energychain_shared import topics
+    from energychain_shared.kafka import publish
+
+    async def send() -> None:
+        producer = AIOKafkaProducer(bootstrap_servers=sandbox.env.get("EC_KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092"))
+        await producer.start()
+        try:
+            await (await publish(producer, sandbox.env["EC_TOPIC_PREFIX"] + topics.METER_DEAD_LETTERS.name, dead_letter))
+        finally:
+            await producer.stop()
+
+    thread = threading.Thread(target=asyncio.run, args=(send(),))
+    thread.start()
+    thread.join()
+
+
+def test_web_gsa_lists_dead_letters_from_their_topic_and_shows_why_a_correction_is_refused(
+    page, sign_in, web_url, shot, require, system, parlier_exports, missing, assert_accessible,
+):
+    require("meter-ingest")
+    if system.sandbox is None:
+        missing("a dead letter is put on the tests' own system only, never on a running one")
+    from energychain_shared import events
+
+    # A row of house-01's export dead-lettered as a replay does it (the seed exports have none of their own).
+    source_file = parlier_exports["house-01"].name
+    dead_letter = events.MeterReadingRejected(
+        event_id=events.deterministic_id("MeterReadingRejected", "house-01", source_file, 100, "e2e"),
+        occurred_at=datetime(2021, 7, 1, 8, tzinfo=timezone.utc), producer="meter-ingest", source_file=source_file,
+        source_line=100, reason="battery_level_out_of_range", detail="BATTERY LEVEL (%): 140 not in 0..100",
+        raw="2021-07-01T00:00:00,0,0,0,0.54,0,0.54,140", house_id="house-01",
+    )
+    _put_dead_letter(system.sandbox, dead_letter)
+    sign_in(page, "gsa-operator")
+    page.goto(f"{web_url}/gsa/operations")
+    row_selector = f'[data-testid=dead-letter-row][data-id="{dead_letter.event_id}"]'
+    row = page.wait_for_selector(row_selector)
+    assert row.get_attribute("data-state") == "open"
+    text = row.inner_text()
+    assert "battery_level_out_of_range" in text and f"{source_file} line 100" in text and "0.54,140" in text, text
+
+    # Filtered by reason, it is what is listed; by the other kind, it is not.
+    page.select_option("#dead_letter_reason", "battery_level_out_of_range")
+    page.click("[data-testid=dead-letter-panel] button:has-text('Show')")
+    page.wait_for_function("[...document.querySelectorAll('[data-testid=dead-letter-row]')]"
+                           ".every(r => r.dataset.reason === 'battery_level_out_of_range')")
+    assert page.query_selector(row_selector)
+    page.select_option("#dead_letter_kind", "ledger_append")
+    page.click("[data-testid=dead-letter-panel] button:has-text('Show')")
+    page.wait_for_selector(row_selector, state="detached")
+
+    # A correction that still fails is refused by meter-ingest, and why is shown beside the row.
+    page.select_option("#dead_letter_kind", "reading")
+    page.click("[data-testid=dead-letter-panel] button:has-text('Show')")
+    row = page.wait_for_selector(row_selector)
+    row.query_selector("input").fill("2021-07-01T00:00:00,0,0,0,0.54,0,0.54,101")
+    row.query_selector("button:has-text('Re-drive')").click()
+    refusal = page.wait_for_selector(f"{row_selector} [data-testid=redrive-error]")
+    assert "battery_level_out_of_range" in refusal.inner_text()
+    assert page.get_attribute(row_selector, "data-state") == "open"
+    assert_accessible(page, "operations, dead letters with a refused correction")
+    shot(page, "gsa-dead-letters")

@@ -22,6 +22,8 @@ from energychain_shared.settings import CommonSettings, load_settings
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 replay_app = typer.Typer(no_args_is_help=True, help="Replay control (GSA).")
 app.add_typer(replay_app, name="replay")
+dead_letters_app = typer.Typer(no_args_is_help=True, help="Dead letters: refused meter rows and ledger appends (GSA).")
+app.add_typer(dead_letters_app, name="dead-letters")
 console = Console()
 SERVICES = ("meter_ingest", "ledger", "billing", "escrow", "market")
 
@@ -228,6 +230,48 @@ def follow(client: Api) -> None:
             time.sleep(0.5)
     if status.get("error"):
         fail(status["error"])
+
+
+@dead_letters_app.command("list")
+def dead_letters_list(
+    kind: Annotated[Optional[str], typer.Option(help="reading or ledger_append.")] = None,
+    reason: Annotated[Optional[str], typer.Option(help="A reason code, e.g. negative_value.")] = None,
+    since: Annotated[Optional[datetime], typer.Option(help="Event time from (ISO; UTC without a zone).")] = None,
+    until: Annotated[Optional[datetime], typer.Option(help="Event time before (ISO; UTC without a zone).")] = None,
+    limit: Annotated[int, typer.Option(help="At most this many (newest event time first).")] = 200,
+) -> None:
+    """Dead letters read from their topics, newest event time first, with counts by reason."""
+    answer = call(api().get, "meter_ingest", "/dead-letters", kind=kind, reason=reason, since=_utc_iso(since),
+                  until=_utc_iso(until), limit=limit)
+    rows = [{
+        "id": d["id"], "kind": d["kind"], "reason": d["reason"], "event time": d["occurred_at"],
+        "source": f"{d['source_file']}:{d['source_line']}" if d["kind"] == "reading"
+        else f"{d['producer'] or '?'} entry {d['entry_id']}",
+        "row or detail": d["raw"] if d["kind"] == "reading" else d["detail"],
+        "resolved": f"reading {d['resolution']['reading_event_id']} by {d['resolution']['redriven_by']}"
+        if d["resolution"] else "",
+    } for d in answer["dead_letters"]]
+    listing = Table(title="dead letters")
+    for column in ("id", "kind", "reason", "event time", "source", "row or detail", "resolved"):
+        listing.add_column(column, overflow="fold")  # ids and rows are copied whole: never cut short
+    for row in rows:
+        listing.add_row(*row.values())
+    console.print(listing)
+    reasons = ", ".join(f"{reason} {n}" for reason, n in answer["by_reason"].items()) or "none"
+    console.print(f"{answer['total']} dead letters ({answer['unresolved']} unresolved, {len(rows)} shown): {reasons}")
+    if not answer["caught_up"]:
+        console.print("[yellow]still reading the dead-letter topics: the list may be incomplete[/yellow]")
+
+
+@dead_letters_app.command("redrive")
+def dead_letters_redrive(
+    dead_letter_id: Annotated[str, typer.Argument(metavar="ID", help="The dead letter (see `dead-letters list`).")],
+    raw: Annotated[str, typer.Option(help="The corrected CSV line, all eight columns.")],
+) -> None:
+    """Publish a reading dead letter's corrected row as its reading, once."""
+    answer = call(api().post, "meter_ingest", f"/dead-letters/{quote(dead_letter_id, safe='')}/redrive", {"raw": raw})
+    console.print(f"re-driven: {answer['source_file']}:{answer['source_line']} of {answer['house_id']} is reading "
+                  f"{answer['reading_event_id']}")
 
 
 @app.command()

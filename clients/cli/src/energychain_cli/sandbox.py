@@ -121,10 +121,11 @@ class Sandbox:
         """Base URL of a service's API."""
         return f"http://127.0.0.1:{self.ports[service]}"
 
-    def wait_ready(self, timeout: float = 90) -> None:
-        """Every API answers /readyz with 200 (or an error naming those that do not, with their logs)."""
+    def wait_ready(self, timeout: float = 90, *, services: tuple[str, ...] | None = None) -> None:
+        """Every API (or those of ``services``) answers /readyz with 200 (or an error naming those that do not,
+        with their logs)."""
         deadline = time.monotonic() + timeout
-        pending = set(self.ports)
+        pending = set(services or self.ports)
         while pending and time.monotonic() < deadline:
             for service in list(pending):
                 try:

@@ -1,4 +1,4 @@
-"""Ops API (GSA only): replay status and control, dead-letter counts, health and metrics."""
+"""Ops API (GSA only): replay status and control, dead letters (listing, re-drive), health and metrics."""
 
 from __future__ import annotations
 
@@ -12,12 +12,16 @@ from energychain_shared import keys
 from energychain_shared.auth import Principal, Role, require_role
 from energychain_shared.kafka import check_kafka
 from energychain_shared.observability import install_health
+from energychain_shared.problems import install_problem_details
 from fastapi import Depends, FastAPI, HTTPException, status
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
 from energychain_meter_ingest.adapters.csv_source import HouseSource
-from energychain_meter_ingest.bootstrap import build_replay, open_publisher
+from energychain_meter_ingest.adapters.dead_letters import DeadLetterFollower
+from energychain_meter_ingest.bootstrap import build_redriver, build_replay, open_publisher
+from energychain_meter_ingest.dead_letter_api import dead_letter_router
 from energychain_meter_ingest.domain.clock import parse_speed
+from energychain_meter_ingest.domain.dead_letters import DeadLetterBook
 from energychain_meter_ingest.replay import RefusedExport, Replay, ReplayState
 from energychain_meter_ingest.settings import MeterIngestSettings
 
@@ -109,8 +113,12 @@ def create_app(settings: MeterIngestSettings, sources: list[HouseSource], *, tok
     async def lifespan(app: FastAPI):
         app.state.token_public_key = token_public_key or keys.load_public_key(settings.resolved_keys_dir, keys.TOKEN_KEY)
         app.state.controller = ReplayController(settings, sources)
+        app.state.dead_letters = DeadLetterFollower(settings, DeadLetterBook())
+        app.state.dead_letters.start()
+        app.state.redriver = build_redriver(settings, sources, app.state.dead_letters)
         yield
         await app.state.controller.shutdown()
+        await app.state.dead_letters.stop()
 
     app = FastAPI(title="EnergyChain meter ingest", version="0.1.0", lifespan=lifespan)
 
@@ -118,6 +126,7 @@ def create_app(settings: MeterIngestSettings, sources: list[HouseSource], *, tok
         await check_kafka(settings)
 
     install_health(app, {"kafka": kafka_ready})
+    install_problem_details(app)
 
     def controller() -> ReplayController:
         return app.state.controller
@@ -162,10 +171,5 @@ def create_app(settings: MeterIngestSettings, sources: list[HouseSource], *, tok
         replay.set_speed(parse_speed(body.speed))
         return replay.status()
 
-    @app.get("/dead-letters", tags=["replay"])
-    async def dead_letters(_: GsaOnly) -> dict:
-        """Dead-lettered rows by reason code (this process)."""
-        counts = controller().replay.counters.dead_letters_by_reason
-        return {"total": sum(counts.values()), "by_reason": dict(sorted(counts.items()))}
-
+    app.include_router(dead_letter_router())
     return app

@@ -1,4 +1,4 @@
-"""The composition root: settings -> registry, sources, checkpoint store, producer, replay."""
+"""The composition root: settings -> registry, sources, checkpoint store, producer, replay, re-driver."""
 
 from __future__ import annotations
 
@@ -13,8 +13,10 @@ from energychain_shared.registry import load_registry
 from energychain_meter_ingest import SERVICE_NAME
 from energychain_meter_ingest.adapters.checkpoint import CheckpointStore
 from energychain_meter_ingest.adapters.csv_source import HouseSource, load_manifest, parse_mapping
+from energychain_meter_ingest.adapters.dead_letters import DeadLetterFollower
 from energychain_meter_ingest.adapters.publisher import BatchPublisher
 from energychain_meter_ingest.domain.readings import ValidationPolicy
+from energychain_meter_ingest.redrive import Redriver
 from energychain_meter_ingest.replay import Replay, TopicNames
 from energychain_meter_ingest.settings import MeterIngestSettings
 
@@ -29,16 +31,21 @@ def resolve_sources(settings: MeterIngestSettings, *, manifest: Path | None = No
     return load_manifest(manifest or settings.meter_ingest_manifest)
 
 
+def validation_policy(settings: MeterIngestSettings) -> ValidationPolicy:
+    """The limits rows are validated against (the replay's and a re-driven row's)."""
+    return ValidationPolicy(
+        max_wh_per_hour=settings.meter_ingest_max_wh_per_hour,
+        imbalance_tolerance_wh=settings.meter_ingest_imbalance_tolerance_wh,
+    )
+
+
 def build_replay(settings: MeterIngestSettings, sources: list[HouseSource], *, replay_id: str | None = None) -> Replay:
     """A replay wired to the registry, the policy and the checkpoint file from ``settings``."""
     replay_id = replay_id or settings.meter_ingest_replay_id
     return Replay(
         sources=sources,
         registry=load_registry(settings.registry_path),
-        policy=ValidationPolicy(
-            max_wh_per_hour=settings.meter_ingest_max_wh_per_hour,
-            imbalance_tolerance_wh=settings.meter_ingest_imbalance_tolerance_wh,
-        ),
+        policy=validation_policy(settings),
         topic_names=TopicNames.from_settings(settings),
         checkpoints=CheckpointStore.for_replay(settings.run_dir, topic_prefix=settings.topic_prefix, replay_id=replay_id),
         replay_id=replay_id,
@@ -61,3 +68,15 @@ async def open_publisher(settings: MeterIngestSettings) -> AsyncIterator[BatchPu
         yield await BatchPublisher.create(producer, readings_topic=settings.topic(topics.METER_READINGS))
     finally:
         await producer.stop()
+
+
+def build_redriver(settings: MeterIngestSettings, sources: list[HouseSource], follower: DeadLetterFollower) -> Redriver:
+    """Re-drives the dead letters ``follower`` reads, with the replay's files, registry and policy."""
+    return Redriver(
+        follower=follower,
+        sources=sources,
+        registry=load_registry(settings.registry_path),
+        policy=validation_policy(settings),
+        topic_names=TopicNames.from_settings(settings),
+        open_publisher=lambda: open_publisher(settings),
+    )

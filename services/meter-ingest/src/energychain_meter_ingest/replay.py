@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
+from zoneinfo import ZoneInfo
 
 from energychain_shared import topics
 from energychain_shared.registry import Registry
@@ -31,6 +32,14 @@ from energychain_meter_ingest.domain.readings import (
 
 log = logging.getLogger(__name__)
 HOUR = 3600
+
+
+def house_zone(registry: Registry, house_id: str) -> ZoneInfo | None:
+    """The time zone a house's export is written in (its municipality's); None for a house the registry does not know."""
+    resident = registry.by_house.get(house_id)
+    if resident is None:
+        return None
+    return registry.by_municipality[resident.municipality_id].zone
 
 
 class ReplayState(StrEnum):
@@ -215,7 +224,7 @@ class Replay:
         streams = [
             house_readings(
                 source,
-                zone=self._zone_of(source.house_id),
+                zone=house_zone(self.registry, source.house_id),
                 policy=self.policy,
                 on_rejection=self._on_rejection,
                 on_duplicate=self._on_duplicate,
@@ -230,7 +239,7 @@ class Replay:
         last_hour: int | None = None
         try:
             for hour, readings in merge_by_hour(streams):
-                await self._publish_rejections(publisher)
+                await self._publish_rejections(publisher, hour=hour)
                 if until_hour is not None and hour >= until_hour:
                     break
                 if self._pacing is None:
@@ -277,12 +286,6 @@ class Replay:
             for stream in streams:
                 stream.close()
 
-    def _zone_of(self, house_id: str):
-        resident = self.registry.by_house.get(house_id)
-        if resident is None:
-            return None
-        return self.registry.by_municipality[resident.municipality_id].zone
-
     def _count(self, readings) -> None:
         self.counters.published += len(readings)
         self.counters.hours += 1
@@ -305,10 +308,13 @@ class Replay:
         self.sim_time = sim_time
         metrics.SIM_TIME.set(sim_time)
 
-    async def _publish_rejections(self, publisher: BatchPublisher) -> None:
+    async def _publish_rejections(self, publisher: BatchPublisher, *, hour: int | None = None) -> None:
         if not self._pending_rejections:
             return
-        fallback = hour_start(self.sim_time if self.sim_time is not None else 0)
+        # A row without an hour of its own is dated by the simulated clock (before the first hour is
+        # closed: the hour about to be published), so filtering dead letters by date finds it there.
+        clock = self.sim_time if self.sim_time is not None else hour
+        fallback = hour_start(clock if clock is not None else 0)
         pending, self._pending_rejections = self._pending_rejections, []
         for rejection in pending:
             await publisher.add_event(self.topics.dead_letters, rejection_event(rejection, fallback_time=fallback))

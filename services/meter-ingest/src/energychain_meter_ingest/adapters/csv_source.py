@@ -5,7 +5,7 @@ from __future__ import annotations
 import codecs
 import csv
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -99,6 +99,20 @@ def _rows(path: Path) -> Iterator[tuple[int, list[str]]]:
         for fields in reader:
             if fields:
                 yield reader.line_num, fields
+
+
+def row_fields(text: str) -> list[str]:
+    """One CSV line split into fields as the replay's reader splits the lines of an export."""
+    return next(csv.reader([text]), [])
+
+
+def rows_before(source: HouseSource, line: int, *, corrections: Mapping[int, str]) -> Iterator[tuple[int, list[str]]]:
+    """The export's rows before ``line`` as the replay reads them, each row already re-driven replaced by its correction."""
+    for number, fields in _rows(source.path):
+        if number >= line:
+            return
+        corrected = corrections.get(number)
+        yield number, fields if corrected is None else row_fields(corrected)
 
 
 def house_readings(

@@ -136,6 +136,22 @@ def rejection_event(rejection: Rejection, *, fallback_time: datetime) -> events.
     )
 
 
+def redriven_event(dead_letter_id: str, reading: Reading, *, raw: str, operator: str) -> events.MeterReadingRedriven:
+    """The durable mark that a dead letter was resolved by its corrected row's reading (keyed like the dead letter)."""
+    return events.MeterReadingRedriven(
+        event_id=events.MeterReadingRedriven.id_for(dead_letter_id),
+        occurred_at=hour_start(reading.hour + 3600),
+        producer=SERVICE_NAME,
+        dead_letter_id=dead_letter_id,
+        reading_event_id=events.MeterReadingRecorded.id_for(reading.house_id, reading.interval_start),
+        house_id=reading.house_id,
+        source_file=reading.source_file,
+        source_line=reading.source_line,
+        raw=raw,
+        redriven_by=operator,
+    )
+
+
 def watermark_event(sim_time: int, partition: int) -> events.ClockWatermarkReached:
     """The in-band watermark for one partition of meter.readings."""
     when = hour_start(sim_time)

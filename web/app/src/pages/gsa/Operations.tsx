@@ -1,7 +1,8 @@
-// Operations: replay control with live progress, dead letters and data-quality flags; the
-// ledger's own checks (each channel recomputed, the whole ledger: log of heads, checkpoints,
-// cosignatures, postings), the double-entry check, and the newest checkpoint with its keys,
-// its signature and cosignatures checked in the browser.
+// Operations: replay control with live progress, the replay's data-quality counts, the dead letters
+// (listed from their topics, a corrected row re-driven: DeadLetters.tsx); the ledger's own checks (each
+// channel recomputed, the whole ledger: log of heads, checkpoints, cosignatures, postings), the
+// double-entry check, and the newest checkpoint with its keys, its signature and cosignatures checked
+// in the browser.
 //
 // Every result carries a stable data-state (idle | verifying | ok | failed; the checkpoint
 // also none while the ledger has none) beside its data-testid: verify-<channel>,
@@ -18,6 +19,7 @@ import {
 } from "../../lib/ledgerOps";
 import { usePoll } from "../../lib/usePoll";
 import { Card, ErrorNotice, Field } from "../../components/Form";
+import { DeadLettersPanel } from "./DeadLetters";
 
 interface ReplayStatus {
   state: string;
@@ -149,7 +151,6 @@ export function GsaOperations() {
   const session = useSession();
   const token = session.token;
   const replay = usePoll((signal) => apiRequest<ReplayStatus>("meter-ingest", "/replay/status", { token, signal }), [token], 2000);
-  const dead = usePoll((signal) => apiRequest<{ total: number; by_reason: Record<string, number> }>("meter-ingest", "/dead-letters", { token, signal }), [token], 5000);
   const trial = usePoll((signal) => apiRequest<{ sum_cents: number; accounts: number; postings: number; balanced: boolean }>("ledger", "/accounts/check", { token, signal }), [token], 10000);
   const channels = usePoll((signal) => allChannels(token, signal), [token], 10000);
   const [speed, setSpeed] = useState("3600");
@@ -242,18 +243,14 @@ export function GsaOperations() {
         </form>
         <ErrorNotice error={controlError} testId="replay-error" />
       </Card>
-      <Card title="Data quality" testId="data-quality">
+      <Card title="Data quality (this replay)" testId="data-quality">
         <div className="stats">
-          <div className="stat"><span className="stat-label">Dead-lettered rows</span><span className="stat-value" data-testid="dead-letters">{dead.data?.total ?? s?.dead_lettered ?? "…"}</span></div>
+          <div className="stat"><span className="stat-label">Rows dead-lettered</span><span className="stat-value" data-testid="dead-letters">{s?.dead_lettered ?? "…"}</span></div>
           <div className="stat"><span className="stat-label">Readings flagged (imbalance)</span><span className="stat-value">{s?.flagged ?? "…"}</span></div>
           <div className="stat"><span className="stat-label">Exact duplicates skipped</span><span className="stat-value">{s?.exact_duplicates ?? "…"}</span></div>
         </div>
-        <ErrorNotice error={dead.error} />
-        {dead.data && Object.keys(dead.data.by_reason).length ? (
-          <table><thead><tr><th>Reason</th><th className="num">Rows</th></tr></thead>
-            <tbody>{Object.entries(dead.data.by_reason).map(([reason, n]) => <tr key={reason}><td>{reason}</td><td className="num">{n}</td></tr>)}</tbody></table>
-        ) : <p className="muted">No dead letters in this process.</p>}
       </Card>
+      <DeadLettersPanel token={token} />
       <Card title="Ledger" testId="ledger-verify" actions={
         <div style={{ display: "flex", gap: ".5rem" }}>
           <button type="button" onClick={verifyAll} disabled={verifyingAll || !channels.data?.length}>Verify all</button>

@@ -24,7 +24,7 @@ class Payment(BaseModel):
 
 def build() -> FastAPI:
     app = FastAPI()
-    install_problem_details(app, max_body_bytes=10_000)
+    install_problem_details(app, max_body_bytes=100_000)
 
     @app.get("/items/{item_id}")
     async def item(item_id: str, q: Annotated[str | None, Query()] = None) -> dict:
@@ -54,6 +54,12 @@ def build() -> FastAPI:
         import asyncpg
 
         raise asyncpg.exceptions.UntranslatableCharacterError("unsupported Unicode escape sequence")
+
+    @app.get("/indexed")
+    async def indexed() -> None:
+        import asyncpg
+
+        raise asyncpg.exceptions.ProgramLimitExceededError("index row size 3016 exceeds btree version 4 maximum 2704")
 
     @app.get("/secured")
     async def secured(principal=Depends(current_principal)) -> dict:
@@ -122,7 +128,7 @@ async def test_deep_json_is_a_400_at_any_depth_python_can_parse_or_not(client):
 
 
 async def test_a_body_over_the_limit_is_a_413(client):
-    body = problem(await client.post("/payments", json={"amount_cents": 1, "reference": "x" * 20_000}), 413)
+    body = problem(await client.post("/payments", json={"amount_cents": 1, "extra": ["x" * 1000] * 100}), 413)
     assert body["field"] == "body"
 
 
@@ -173,5 +179,6 @@ async def test_openapi_declares_problems_on_every_operation_and_not_fastapis_422
 
 async def test_a_value_the_database_refuses_is_a_400_problem_not_a_500(client):
     """The last line of defence, behind the guard and the routes' validation."""
-    body = problem(await client.get("/stored"), 400)
-    assert "cannot be stored" in body["detail"] and body["type"] == "urn:energychain:problem:unacceptable-input"
+    for path in ("/stored", "/indexed"):
+        body = problem(await client.get(path), 400)
+        assert "cannot be stored" in body["detail"] and body["type"] == "urn:energychain:problem:unacceptable-input"

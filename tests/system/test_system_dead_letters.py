@@ -22,37 +22,17 @@ from energychain_cli.sandbox import Sandbox
 from energychain_shared import events, topics
 from energychain_shared.settings import REPO_ROOT
 
+from energychain_meter_ingest.testing import BAD, GOOD, HOUR_OF_LINE, export
+
 pytestmark = pytest.mark.e2e
 UTC = timezone.utc
 BASE_PORT = 18700  # beside the other sandboxes (18100-18600)
-HEADER = ("DATE,BATTERY DISCHARGED (kWh),BATTERY CHARGED (kWh),SOLAR PRODUCTION (kWh),HOME CONSUMPTION (kWh),"
-          "GRID EXPORTED (kWh),GRID IMPORTED (kWh),BATTERY LEVEL (%)")
-# house-01 (Parlier, America/Los_Angeles) on the night clocks fell back: 01:00 comes twice.
-GOOD = {
-    2: "2021-11-07T00:00:00,0,0,0,0.50,0,0.50,40",
-    3: "2021-11-07T01:00:00,0,0,0,0.50,0,0.50,40",
-    10: "2021-11-07T07:00:00,0,0,0,0.50,0,0.50,40",
-}
-BAD = {  # line: (row as exported, reason, the row corrected)
-    4: ("2021-11-07T01:00:00,0,0,0,-0.60,0,0.60,40", "negative_value", "2021-11-07T01:00:00,0,0,0,0.60,0,0.60,40"),
-    5: ("2021-11-07T02:00:00,0,0,0,zero,0,0.50,40", "unparsable_number", "2021-11-07T02:00:00,0,0,0,0.50,0,0.50,40"),
-    6: ("2021-11-07T03:00:00,0,0,0,0.50", "missing_fields", "2021-11-07T03:00:00,0,0,0,0.50,0,0.50,40"),
-    7: ("2021-11-07T04:00:00,0,0,0,0.50,0,0.50,140", "battery_level_out_of_range",
-        "2021-11-07T04:00:00,0,0,0,0.50,0,0.50,100"),
-    8: ("2021-11-07T05:00:00,0,0,0,0.50,0,0.50,40,9", "extra_fields", "2021-11-07T05:00:00,0,0,0,0.50,0,0.50,40"),
-    9: ("2021-11-07T25:00:00,0,0,0,0.50,0,0.50,40", "unparsable_time", "2021-11-07T06:00:00,0,0,0,0.50,0,0.50,40"),
-}
 SENTINEL = {11: "2021-11-07T08:00:00,0,0,0,0.50,0,0.50,40"}  # appended to the corrected file: read after the rest
-# The UTC hour each line's reading starts: line 4 is the second 01:00, standard time (09:00 UTC).
-HOUR_OF_LINE = {2: 7, 3: 8, 4: 9, 5: 10, 6: 11, 7: 12, 8: 13, 9: 14, 10: 15, 11: 16}
-
-
-def export(rows: dict[int, str]) -> str:
-    return "\n".join([HEADER, *(rows[line] for line in sorted(rows))]) + "\n"
+HOURS = {**HOUR_OF_LINE, 11: 16}  # the UTC hour of each line, the sentinel too
 
 
 def hour(line: int) -> datetime:
-    return datetime(2021, 11, 7, HOUR_OF_LINE[line], tzinfo=UTC)
+    return datetime(2021, 11, 7, HOURS[line], tzinfo=UTC)
 
 
 def wait(what: str, probe: Callable, timeout: float = 60):

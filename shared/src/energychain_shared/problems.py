@@ -48,7 +48,9 @@ INVALID_INPUT = "urn:energychain:problem:invalid-input"
 HOSTILE_INPUT = "urn:energychain:problem:unacceptable-input"
 
 MAX_BODY_BYTES = 1 << 20  # 1 MiB: the largest request any route takes is a few kB
-MAX_TEXT_CHARS = 4096  # any one string: path, query value, header, form field or JSON member
+# Any one string (path, query value, form field or JSON member): a coarse bound above every route's own
+# (the longest is the ledger's `seqs`, 20,000); each route bounds its fields more tightly.
+MAX_TEXT_CHARS = 32_768
 MAX_JSON_DEPTH = 32
 INT64 = 1 << 63
 
@@ -178,6 +180,7 @@ def install_problem_details(app: FastAPI, *, max_body_bytes: int = MAX_BODY_BYTE
         pass
     else:
         @app.exception_handler(asyncpg.exceptions.DataError)
+        @app.exception_handler(asyncpg.exceptions.ProgramLimitExceededError)
         async def database_refused_value(request: Request, error: Exception) -> Response:
             # The last line of defence: the guard and the routes' validation should have refused first.
             log.warning("the database refused a value of %s %s: %s", request.method, request.url.path, error)

@@ -1,4 +1,5 @@
-"""docker-compose.yml is held to the code: no engine runs here, so its claims are checked statically."""
+"""docker-compose.yml is held to the code statically (fast, no engine); deploy/tests/test_compose_system.py
+runs it for real (marker compose)."""
 
 import importlib
 import re
@@ -18,6 +19,15 @@ SERVICES = COMPOSE["services"]
 OURS = {name: spec for name, spec in SERVICES.items() if spec.get("image", "").startswith("energychain:")}
 PYPROJECTS = [REPO_ROOT / "shared" / "pyproject.toml", *sorted(REPO_ROOT.glob("services/*/pyproject.toml")),
               *sorted(REPO_ROOT.glob("web/pyproject.toml")), *sorted(REPO_ROOT.glob("clients/*/pyproject.toml"))]
+
+
+def published(ports: list[str]) -> str:
+    """The container port of a service's one published port, which must be on 127.0.0.1 only
+    (127.0.0.1:${EC_COMPOSE_<NAME>_PORT:-P}:P, the host port movable, by default the same)."""
+    (spec,) = ports
+    match = re.fullmatch(r"127\.0\.0\.1:\$\{EC_COMPOSE_[A-Z_]+_PORT:-(\d+)\}:(\d+)", spec)
+    assert match and match.group(1) == match.group(2), f"{spec} is not published on 127.0.0.1:P:P"
+    return match.group(2)
 
 
 def console_scripts() -> dict[str, str]:
@@ -79,7 +89,7 @@ def test_published_ports_and_health_checks_match_each_api_port_setting():
         environment = spec["environment"]
         (port_variable,) = [v for v in environment if v.endswith("_PORT") and v != "EC_PG_PORT"]
         port = environment[port_variable]
-        assert ports == [f"{port}:{port}"], name
+        assert published(ports) == port, name
         assert f"127.0.0.1:{port}/healthz" in " ".join(spec["healthcheck"]["test"]), name
         if port_variable == "EC_WITNESS_PORT":  # several witnesses: each on the port deploy/witnesses.sh gives it
             listed = subprocess.run([str(REPO_ROOT / "deploy" / "witnesses.sh"), "list"], capture_output=True,
@@ -98,7 +108,7 @@ def test_client_urls_point_at_the_compose_service_and_port_of_each_api():
             continue
         host, port = re.match(r"http://([\w-]+):(\d+)$", url).groups()
         assert host in SERVICES, f"{variable} names {host}, not a compose service"
-        assert SERVICES[host]["ports"] == [f"{port}:{port}"], variable
+        assert published(SERVICES[host]["ports"]) == port, variable
 
 
 def test_kafka_and_postgres_addresses_match_their_containers():
@@ -123,6 +133,40 @@ def test_every_stream_worker_can_scale_because_it_publishes_no_fixed_port_or_nam
     assert workers, "no scalable stream workers in compose"
     for name in workers:
         assert "ports" not in OURS[name] and "container_name" not in OURS[name], name
+
+
+def test_every_published_port_is_on_loopback_only():
+    for name, spec in SERVICES.items():
+        for port in spec.get("ports", []):
+            assert port.startswith("127.0.0.1:"), f"{name} publishes {port} beyond loopback"
+
+
+def test_every_image_is_built_from_the_base_build_argument():
+    for dockerfile in sorted((REPO_ROOT / "deploy" / "docker").glob("**/Dockerfile")):
+        text = dockerfile.read_text()
+        froms = re.findall(r"^FROM (\S+)", text, re.MULTILINE)
+        assert "ARG BASE=debian:bookworm-slim" in text and froms, dockerfile
+        assert all(f in ("${BASE}", "energychain/kafka:0.1.0") for f in froms), (dockerfile, froms)
+    for name, spec in SERVICES.items():
+        if spec.get("image", "").startswith("energychain"):
+            assert spec["build"]["args"]["BASE"].startswith("${BASE:-"), name
+
+
+def test_the_cluster_profile_runs_three_kraft_nodes_and_replicates_every_topic():
+    cluster = yaml.safe_load((REPO_ROOT / "deploy" / "docker" / "compose.cluster.yml").read_text())["services"]
+    nodes = {n: cluster[n]["environment"] for n in ("kafka", "kafka-2", "kafka-3")}
+    assert sorted(e["KAFKA_NODE_ID"] for e in nodes.values()) == ["1", "2", "3"]
+    assert {e["KAFKA_CONTROLLER_QUORUM_VOTERS"] for e in nodes.values()} == {"1@kafka:9093,2@kafka-2:9093,3@kafka-3:9093"}
+    assert all(e["KAFKA_MIN_INSYNC_REPLICAS"] == "2" and e["KAFKA_DEFAULT_REPLICATION_FACTOR"] == "3" for e in nodes.values())
+    for name in OURS:
+        environment = cluster[name]["environment"]
+        assert environment["EC_KAFKA_REPLICATION_FACTOR"] == "3", name
+        assert environment["EC_KAFKA_MIN_INSYNC_REPLICAS"] == "2", name
+        assert environment["EC_KAFKA_BOOTSTRAP_SERVERS"] == "kafka:9092,kafka-2:9092,kafka-3:9092", name
+
+
+def test_grafana_keeps_its_profile():
+    assert SERVICES["grafana"]["profiles"] == ["grafana"]
 
 
 def test_the_image_installs_every_service_package():

@@ -197,11 +197,11 @@ async def ensure_topics(settings: CommonSettings, topics: Iterable[Topic] = ALL_
             NewTopic(
                 name=settings.topic(t),
                 num_partitions=t.partitions,
-                replication_factor=1,
+                replication_factor=settings.kafka_replication_factor,
                 topic_configs={
                     "retention.ms": str(t.retention_ms),
                     "cleanup.policy": "compact" if t.compacted else "delete",
-                    "min.insync.replicas": "1",
+                    "min.insync.replicas": str(settings.kafka_min_insync_replicas),
                     # A record's Kafka timestamp is when the broker took it (publish time, what
                     # latency is measured from); event time is always in the event itself.
                     "message.timestamp.type": "LogAppendTime",

@@ -49,6 +49,13 @@ class CommonSettings(BaseSettings):
         default="", pattern=r"^[A-Za-z0-9._-]*$", description="Prepended to every topic name (isolation)."
     )
     kafka_client_timeout_s: float = Field(default=10.0, gt=0)
+    kafka_replication_factor: int = Field(
+        default=1, ge=1, description="Replicas of every topic energychain-topics creates (3 on a three-broker cluster)."
+    )
+    kafka_min_insync_replicas: int = Field(
+        default=1, ge=1,
+        description="min.insync.replicas of every topic created: with acks=all, a write needs this many replicas (2 of 3).",
+    )
 
     pg_host: str = "127.0.0.1"
     pg_port: int = Field(default=5433, ge=1, le=65535)

@@ -32,6 +32,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "integration: talks to the real Kafka broker and PostgreSQL server")
     config.addinivalue_line("markers", "e2e: starts the system's processes as a user would")
     config.addinivalue_line("markers", "faults: kills processes and restarts Kafka and PostgreSQL (deploy/test.sh -m faults)")
+    config.addinivalue_line("markers", "compose: builds the images and runs the system in docker-compose (deploy/compose.sh test)")
 
 
 def test_settings(**overrides) -> CommonSettings:

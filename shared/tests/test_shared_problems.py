@@ -61,6 +61,15 @@ def build() -> FastAPI:
 
         raise asyncpg.exceptions.ProgramLimitExceededError("index row size 3016 exceeds btree version 4 maximum 2704")
 
+    @app.get("/restarting/{kind}")
+    async def restarting(kind: str) -> None:
+        import asyncpg
+
+        raise {"shutdown": asyncpg.exceptions.AdminShutdownError("terminating connection due to administrator command"),
+               "starting": asyncpg.exceptions.CannotConnectNowError("the database system is starting up"),
+               "lost": asyncpg.exceptions.ConnectionDoesNotExistError("connection was closed in the middle"),
+               "refused": ConnectionRefusedError(111, "Connect call failed")}[kind]
+
     @app.get("/secured")
     async def secured(principal=Depends(current_principal)) -> dict:
         return {}
@@ -170,7 +179,7 @@ async def test_openapi_declares_problems_on_every_operation_and_not_fastapis_422
     for path, item in schema["paths"].items():
         for method, operation in item.items():
             codes = set(operation["responses"])
-            expected = {"400", "404", "409", "413", "415", "422", "429"}
+            expected = {"400", "404", "409", "413", "415", "422", "429", "503"}
             if path == "/secured":
                 expected |= {"401", "403"}
             assert expected <= codes, (method, path)
@@ -182,3 +191,9 @@ async def test_a_value_the_database_refuses_is_a_400_problem_not_a_500(client):
     for path in ("/stored", "/indexed"):
         body = problem(await client.get(path), 400)
         assert "cannot be stored" in body["detail"] and body["type"] == "urn:energychain:problem:unacceptable-input"
+
+
+@pytest.mark.parametrize("kind", ["shutdown", "starting", "lost", "refused"])
+async def test_a_database_restarting_or_away_is_a_503_to_retry_not_a_500(client, kind):
+    answer = await client.get(f"/restarting/{kind}")
+    assert "unavailable" in problem(answer, 503)["detail"] and int(answer.headers["retry-after"]) > 0

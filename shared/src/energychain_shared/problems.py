@@ -53,6 +53,7 @@ MAX_BODY_BYTES = 1 << 20  # 1 MiB: the largest request any route takes is a few 
 MAX_TEXT_CHARS = 32_768
 MAX_JSON_DEPTH = 32
 INT64 = 1 << 63
+RETRY_AFTER_S = 2  # what a 503 asks a client to wait
 
 # Every operation may answer these; operations behind a bearer token also 401 and 403.
 DOCUMENTED = {
@@ -64,6 +65,7 @@ DOCUMENTED = {
     415: "the body's content type is not one this operation reads",
     422: "a field or a business rule refused the input (`field`, `rule`, `errors` name them)",
     429: "too many requests: retry after the `Retry-After` header's seconds",
+    503: "the service's database (or broker) is unavailable for now: retry after `Retry-After` seconds",
 }
 DOCUMENTED_SECURED = {
     401: "missing, expired or invalid bearer token",
@@ -186,6 +188,16 @@ def install_problem_details(app: FastAPI, *, max_body_bytes: int = MAX_BODY_BYTE
             log.warning("the database refused a value of %s %s: %s", request.method, request.url.path, error)
             return problem_response(400, f"a value of this request cannot be stored or compared: {error}",
                                     type_=HOSTILE_INPUT, instance=request.url.path)
+
+        @app.exception_handler(asyncpg.exceptions.PostgresConnectionError)
+        @app.exception_handler(asyncpg.exceptions.OperatorInterventionError)
+        @app.exception_handler(asyncpg.exceptions.InsufficientResourcesError)
+        @app.exception_handler(ConnectionRefusedError)
+        async def database_unavailable(request: Request, error: Exception) -> Response:
+            # The database restarting or away: the service is unavailable for now, the request was not wrong.
+            log.warning("the database is unavailable for %s %s: %s", request.method, request.url.path, error)
+            return problem_response(503, "the service's database is unavailable right now: retry shortly",
+                                    instance=request.url.path, headers={"Retry-After": str(RETRY_AFTER_S)})
 
     app.add_middleware(HostileInputGuard, max_body_bytes=max_body_bytes)
     document_problems(app)

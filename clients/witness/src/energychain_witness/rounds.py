@@ -274,11 +274,12 @@ class Witness:
             new_channels[blinded].audit_cursor = cursor
 
     async def _served(self, call: Awaitable[T]) -> T:
-        """What a ledger route served; its refusal to serve is the checkpoint's `unprovable` (a 401 is not)."""
+        """What a ledger route served; its refusal to serve (a 4xx but 401) is the checkpoint's `unprovable`.
+        A 5xx is the ledger failing to answer now, not refusing: the round fails and the next one asks again."""
         try:
             return await call
         except LedgerError as error:
-            if error.status in (0, 401):
+            if error.status in (0, 401) or error.status >= 500:
                 raise
             raise Refused(domain.UNPROVABLE, str(error)) from None
         except (KeyError, TypeError, ValueError) as error:

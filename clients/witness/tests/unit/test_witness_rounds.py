@@ -261,13 +261,28 @@ async def test_a_proof_the_ledger_cannot_serve_makes_the_checkpoint_unprovable(l
     seed(ledger)
     await witness.round()
     ledger.append([H1])
-    ledger.fail_routes["/log/proof/consistency"] = 500
+    ledger.fail_routes["/log/proof/consistency"] = 404
     outcome = await witness.round()
     assert (outcome.status, outcome.reason) == ("refused", "unprovable")
-    assert "GET /log/proof/consistency: 500" in outcome.detail
+    assert "GET /log/proof/consistency: 404" in outcome.detail
     del ledger.fail_routes["/log/proof/consistency"]
-    ledger.fail_routes["/log/channels/"] = 503
+    ledger.fail_routes["/log/channels/"] = 422
     assert (await witness.round()).reason == "unprovable"
+
+
+@pytest.mark.parametrize("status", [500, 503])
+async def test_a_ledger_failing_to_answer_refuses_nothing_and_the_next_round_cosigns(ledger, open_witness, status):
+    """A 5xx (the ledger restarting, its database away) is not a refusal of the checkpoint: the round fails."""
+    witness = open_witness()
+    seed(ledger)
+    await witness.round()
+    size = ledger.append([H1])
+    ledger.fail_routes["/log/proof/consistency"] = status
+    with pytest.raises(LedgerError):
+        await witness.round()
+    assert witness.store.refusals() == [] and str(status) in witness.last_error
+    del ledger.fail_routes["/log/proof/consistency"]
+    assert ((outcome := await witness.round()).status, outcome.size) == ("cosigned", size)
 
 
 async def test_the_same_refusal_again_is_counted_not_repeated(ledger, open_witness):
@@ -275,7 +290,7 @@ async def test_the_same_refusal_again_is_counted_not_repeated(ledger, open_witne
     seed(ledger)
     await witness.round()
     ledger.append([H1])
-    ledger.fail_routes["/log/heads"] = 500
+    ledger.fail_routes["/log/heads"] = 404
     for _ in range(3):
         await witness.round()
     refusals = witness.store.refusals()

@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from typer.testing import CliRunner
 
-from energychain_cli.client import save_session
 from energychain_cli.main import app
-from energychain_shared.settings import CommonSettings
+
+from .conftest import FakeService
 
 pytestmark = pytest.mark.unit
 READING = {
@@ -33,22 +31,14 @@ APPEND = {
 }
 
 
-class MeterIngest(BaseHTTPRequestHandler):
+class MeterIngest(FakeService):
     """The two dead-letter routes as the client sees them."""
 
     seen: list[tuple[str, str, dict | None, str | None]] = []
 
-    def _answer(self, status: int, body: dict) -> None:
-        data = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
     def do_GET(self) -> None:  # noqa: N802 (http.server's name)
         self.seen.append(("GET", self.path, None, self.headers.get("Authorization")))
-        self._answer(200, {"caught_up": True, "total": 2, "unresolved": 1,
+        self.reply_json(200, {"caught_up": True, "total": 2, "unresolved": 1,
                            "by_reason": {"bad_signature": 1, "negative_value": 1}, "dead_letters": [READING, APPEND],
                            "this_process": {"total": 0, "by_reason": {}}})
 
@@ -56,30 +46,18 @@ class MeterIngest(BaseHTTPRequestHandler):
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         self.seen.append(("POST", self.path, body, self.headers.get("Authorization")))
         if self.path.startswith(f"/dead-letters/{READING['id']}/"):
-            self._answer(409, {"detail": {"field": "dead_letter_id", "rule": "already_redriven",
-                                          "message": "already re-driven by gsa-operator as reading r-9"}})
+            self.reply_problem(409, "Conflict", "dead_letter_id", "already re-driven by gsa-operator as reading r-9",
+                               rule="already_redriven")
             return
-        self._answer(200, {"dead_letter_id": "dl-7", "reading_event_id": "r-10", "house_id": "house-01",
+        self.reply_json(200, {"dead_letter_id": "dl-7", "reading_event_id": "r-10", "house_id": "house-01",
                            "source_file": "house-01.csv", "source_line": 7, "redriven_by": "gsa-operator",
                            "resolved_at": "2026-12-01T12:00:00Z"})
 
-    def log_message(self, *args) -> None:
-        pass
-
 
 @pytest.fixture
-def meter_ingest(tmp_path, monkeypatch):
-    server = ThreadingHTTPServer(("127.0.0.1", 0), MeterIngest)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    monkeypatch.setenv("EC_RUN_DIR", str(tmp_path / "run"))
-    monkeypatch.setenv("EC_METER_INGEST_URL", f"http://127.0.0.1:{server.server_address[1]}")
+def meter_ingest(serve, monkeypatch):
     monkeypatch.setenv("COLUMNS", "250")  # one table row per dead letter
-    save_session(CommonSettings(), username="gsa-operator", token="t-gsa")
-    MeterIngest.seen = []
-    yield MeterIngest.seen
-    server.shutdown()
-    server.server_close()
+    return serve(MeterIngest, url_setting="EC_METER_INGEST_URL", username="gsa-operator", token="t-gsa")
 
 
 def test_the_list_sends_the_filters_with_times_in_utc_and_shows_each_dead_letter_and_the_counts(meter_ingest):

@@ -2,22 +2,18 @@
 
 from __future__ import annotations
 
-import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
 import pytest
 from typer.testing import CliRunner
 
-from energychain_cli.client import save_session
 from energychain_cli.main import app
-from energychain_shared.settings import CommonSettings
+
+from .conftest import FakeService
 
 pytestmark = pytest.mark.unit
 DOCUMENT = b"%PDF-1.7\n" + bytes(range(256)) + b"\n%%EOF\n"
 
 
-class Billing(BaseHTTPRequestHandler):
+class Billing(FakeService):
     """Billing's PDF route as seen from the client: one invoice of one bearer, 404 otherwise."""
 
     seen: list[tuple[str, str | None]] = []
@@ -25,37 +21,15 @@ class Billing(BaseHTTPRequestHandler):
     def do_GET(self) -> None:  # noqa: N802 (http.server's name)
         self.seen.append((self.path, self.headers.get("Authorization")))
         if self.path == "/resident/invoices/house-01.2021-09/pdf" and self.headers.get("Authorization") == "Bearer t-1":
-            self.send_response(200)
-            self.send_header("Content-Type", "application/pdf")
-            self.send_header("Content-Disposition", 'attachment; filename="invoice-house-01.2021-09.pdf"')
-            self.send_header("Content-Length", str(len(DOCUMENT)))
-            self.end_headers()
-            self.wfile.write(DOCUMENT)
+            self.reply(200, DOCUMENT, "application/pdf",
+                       Content_Disposition='attachment; filename="invoice-house-01.2021-09.pdf"')
             return
-        body = json.dumps({"type": "about:blank", "title": "Not Found", "status": 404, "detail": "invoice_id: no invoice on this account",
-                           "field": "invoice_id"}).encode()
-        self.send_response(404)
-        self.send_header("Content-Type", "application/problem+json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args) -> None:
-        pass
+        self.reply_problem(404, "Not Found", "invoice_id", "no invoice on this account")
 
 
 @pytest.fixture
-def billing(tmp_path, monkeypatch):
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Billing)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    monkeypatch.setenv("EC_RUN_DIR", str(tmp_path / "run"))
-    monkeypatch.setenv("EC_BILLING_URL", f"http://127.0.0.1:{server.server_address[1]}")
-    save_session(CommonSettings(), username="luis", token="t-1")
-    Billing.seen = []
-    yield Billing.seen
-    server.shutdown()
-    server.server_close()
+def billing(serve):
+    return serve(Billing, url_setting="EC_BILLING_URL", username="luis", token="t-1")
 
 
 def test_the_pdf_is_written_byte_for_byte_with_the_saved_login(billing, tmp_path):

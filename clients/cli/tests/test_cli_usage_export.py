@@ -2,23 +2,20 @@
 
 from __future__ import annotations
 
-import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from typer.testing import CliRunner
 
-from energychain_cli.client import save_session
 from energychain_cli.main import app
-from energychain_shared.settings import CommonSettings
+
+from .conftest import FakeService
 
 pytestmark = pytest.mark.unit
 FEED = b'<?xml version="1.0" encoding="UTF-8"?>\n<feed xmlns="http://www.w3.org/2005/Atom"></feed>\n'
 
 
-class Billing(BaseHTTPRequestHandler):
+class Billing(FakeService):
     """Billing's export route as the client sees it: a feed for a good range, the field refusal otherwise."""
 
     seen: list[tuple[str, dict[str, list[str]], str | None]] = []
@@ -28,36 +25,14 @@ class Billing(BaseHTTPRequestHandler):
         query = parse_qs(url.query)
         self.seen.append((url.path, query, self.headers.get("Authorization")))
         if query.get("to") == ["2021-12-01"]:
-            self.send_response(200)
-            self.send_header("Content-Type", "application/atom+xml")
-            self.send_header("Content-Length", str(len(FEED)))
-            self.end_headers()
-            self.wfile.write(FEED)
+            self.reply(200, FEED, "application/atom+xml")
             return
-        body = json.dumps({"type": "about:blank", "title": "Unprocessable Content", "status": 422, "detail": "to: must be after from",
-                           "field": "to"}).encode()
-        self.send_response(422)
-        self.send_header("Content-Type", "application/problem+json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args) -> None:
-        pass
+        self.reply_problem(422, "Unprocessable Content", "to", "must be after from")
 
 
 @pytest.fixture
-def billing(tmp_path, monkeypatch):
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Billing)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    monkeypatch.setenv("EC_RUN_DIR", str(tmp_path / "run"))
-    monkeypatch.setenv("EC_BILLING_URL", f"http://127.0.0.1:{server.server_address[1]}")
-    save_session(CommonSettings(), username="luis", token="t-1")
-    Billing.seen = []
-    yield Billing.seen
-    server.shutdown()
-    server.server_close()
+def billing(serve):
+    return serve(Billing, url_setting="EC_BILLING_URL", username="luis", token="t-1")
 
 
 def test_the_export_of_the_range_is_written_byte_for_byte_with_the_saved_login(billing, tmp_path):

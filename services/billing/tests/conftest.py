@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import csv
 import uuid
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 from decimal import ROUND_HALF_UP, Decimal
@@ -14,11 +15,13 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import asyncpg
+import httpx
 import pytest
 
-from energychain_shared import events, keys
+from energychain_shared import events, keys, topics
+from energychain_shared.auth import Principal, Role, issue_token
 from energychain_shared.registry import load_registry
-from energychain_shared.kafka import make_consumer, make_producer
+from energychain_shared.kafka import ensure_topics, make_consumer, make_producer
 from energychain_shared.pg import migrate
 
 UTC = timezone.utc
@@ -245,6 +248,77 @@ def seed_topics(infrastructure, seed_data_dir, tmp_path_factory):
 
     last = asyncio.run(replay())
     return prefix, last
+
+
+def reading(house: str, start: datetime, *, home: int, imported: int) -> events.MeterReadingRecorded:
+    """An hour of ``house`` from ``start``: ``home`` Wh used, ``imported`` of it from the grid, the rest from the battery."""
+    return events.MeterReadingRecorded(
+        event_id=events.MeterReadingRecorded.id_for(house, start), occurred_at=start + timedelta(hours=1),
+        producer="test-meter", house_id=house, interval_start=start, solar_wh=0, home_wh=home,
+        battery_charged_wh=0, battery_discharged_wh=home - imported, grid_import_wh=imported, grid_export_wh=0,
+        battery_level_pct=50, imbalance_wh=0, source_file="test", source_line=1,
+    )
+
+
+class Meter:
+    """Publishes readings keyed by house and watermarks to every partition, in order."""
+
+    def __init__(self, settings) -> None:
+        self.settings = settings
+        self.topic = settings.topic(topics.METER_READINGS)
+        self.producer = make_producer(settings, client_id="billing-test-meter")
+
+    async def readings(self, *items: events.MeterReadingRecorded) -> None:
+        for item in items:
+            await (await self.producer.send(self.topic, events.encode(item), key=item.house_id.encode()))
+
+    async def watermark(self, sim_time: datetime) -> None:
+        for partition in range(topics.METER_READINGS.partitions):
+            mark = events.ClockWatermarkReached(
+                event_id=events.deterministic_id("test-watermark", partition, sim_time.isoformat()),
+                occurred_at=sim_time, producer="test-meter", sim_time=sim_time, partition=partition,
+            )
+            await (await self.producer.send(self.topic, events.encode(mark), partition=partition))
+
+
+@dataclass
+class BillingApi:
+    """Billing on topics and a schema of its own: the worker running, the API app, a meter, tokens per resident."""
+
+    settings: object
+    meter: Meter
+    client: httpx.AsyncClient
+    token: Callable[[str], dict[str, str]]
+    db: asyncpg.Connection
+
+
+@contextlib.asynccontextmanager
+async def billing_api(infrastructure, tmp_path: Path, tag: str) -> AsyncIterator[BillingApi]:
+    """A `BillingApi` under the topic prefix ``<session prefix><tag>-<random>.``, torn down afterwards."""
+    from energychain_billing.api import create_app
+
+    prefix = f"{infrastructure.topic_prefix}{tag}-{uuid.uuid4().hex[:6]}."
+    settings = billing_settings(infrastructure, tmp_path / "keys", topic_prefix=prefix)
+    await ensure_topics(settings)
+    await migrated(settings)
+    worker = await start_worker(settings)
+    meter = Meter(settings)
+    await meter.producer.start()
+    app = create_app(settings, context=worker.ctx, producer=worker.producer)
+    token_key = keys.load_private_key(settings.resolved_keys_dir, keys.TOKEN_KEY)
+
+    def token(house: str) -> dict[str, str]:
+        principal = Principal(role=Role.RESIDENT, subject=house, municipality_id="parlier", house_id=house)
+        return {"Authorization": f"Bearer {issue_token(token_key, principal, ttl=timedelta(hours=1))}"}
+
+    connection = await asyncpg.connect(settings.asyncpg_dsn, server_settings={"search_path": settings.billing_db_schema})
+    try:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://billing") as client:
+            yield BillingApi(settings, meter, client, token, connection)
+    finally:
+        await connection.close()
+        await meter.producer.stop()
+        await worker.close()
 
 
 @pytest.fixture(scope="session")

@@ -10,53 +10,17 @@ JSON invoice route returns for the same invoice.
 from __future__ import annotations
 
 import io
-import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from zoneinfo import ZoneInfo
 
-import asyncpg
-import httpx
 import pytest
 from pypdf import PdfReader
 
-from energychain_shared import events, keys, topics
-from energychain_shared.auth import Principal, Role, issue_token
-from energychain_shared.kafka import make_producer
-
-from energychain_billing.api import create_app
+from ..conftest import reading
 
 pytestmark = pytest.mark.integration
 UTC = timezone.utc
 PARLIER = ZoneInfo("America/Los_Angeles")
-
-
-def reading(house: str, start: datetime, *, home: int, imported: int) -> events.MeterReadingRecorded:
-    return events.MeterReadingRecorded(
-        event_id=events.MeterReadingRecorded.id_for(house, start), occurred_at=start + timedelta(hours=1),
-        producer="test-meter", house_id=house, interval_start=start, solar_wh=0, home_wh=home,
-        battery_charged_wh=0, battery_discharged_wh=home - imported, grid_import_wh=imported, grid_export_wh=0,
-        battery_level_pct=50, imbalance_wh=0, source_file="test", source_line=1,
-    )
-
-
-class Meter:
-    """Publishes readings keyed by house and watermarks to every partition, in order."""
-
-    def __init__(self, settings) -> None:
-        self.topic = settings.topic(topics.METER_READINGS)
-        self.producer = make_producer(settings, client_id="billing-test-meter")
-
-    async def readings(self, *items: events.MeterReadingRecorded) -> None:
-        for item in items:
-            await (await self.producer.send(self.topic, events.encode(item), key=item.house_id.encode()))
-
-    async def watermark(self, sim_time: datetime) -> None:
-        for partition in range(topics.METER_READINGS.partitions):
-            mark = events.ClockWatermarkReached(
-                event_id=events.deterministic_id("test-watermark", partition, sim_time.isoformat()),
-                occurred_at=sim_time, producer="test-meter", sim_time=sim_time, partition=partition,
-            )
-            await (await self.producer.send(self.topic, events.encode(mark), partition=partition))
 
 
 SEPT = [
@@ -73,28 +37,8 @@ AFTER_OCT_CLOSE = datetime(2021, 11, 3, 12, tzinfo=UTC)  # past September's due 
 @pytest.fixture
 async def billing(infrastructure, tmp_path, kit):
     """Topics and a schema of their own, the worker running, the API app, tokens per resident."""
-    prefix = f"{infrastructure.topic_prefix}bp-{uuid.uuid4().hex[:6]}."
-    settings = kit.billing_settings(infrastructure, tmp_path / "keys", topic_prefix=prefix)
-    from energychain_shared.kafka import ensure_topics
-
-    await ensure_topics(settings)
-    await kit.migrated(settings)
-    worker = await kit.start_worker(settings)
-    meter = Meter(settings)
-    await meter.producer.start()
-    app = create_app(settings, context=worker.ctx, producer=worker.producer)
-    token_key = keys.load_private_key(settings.resolved_keys_dir, keys.TOKEN_KEY)
-
-    def token(house: str) -> dict[str, str]:
-        principal = Principal(role=Role.RESIDENT, subject=house, municipality_id="parlier", house_id=house)
-        return {"Authorization": f"Bearer {issue_token(token_key, principal, ttl=timedelta(hours=1))}"}
-
-    connection = await asyncpg.connect(settings.asyncpg_dsn, server_settings={"search_path": settings.billing_db_schema})
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://billing") as client:
-        yield meter, client, token, connection
-    await connection.close()
-    await meter.producer.stop()
-    await worker.close()
+    async with kit.billing_api(infrastructure, tmp_path, "bp") as api:
+        yield api.meter, api.client, api.token, api.db
 
 
 def dollars(cents: int) -> str:

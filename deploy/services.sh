@@ -7,7 +7,7 @@
 #
 # The witnesses of deploy/witnesses.sh run beside the services (witness-parlier, witness-auditor).
 # Scale-out: EC_SCALE_<NAME>=N starts N instances of a stream worker, e.g.
-#   EC_SCALE_BILLING_WORKER=3 EC_SCALE_LEDGER_CONSUMER=2 deploy/services.sh start
+#   EC_SCALE_BILLING_WORKER=3 EC_SCALE_LEDGER_CONSUMER=2 EC_SCALE_GSA_MARKET_FLEET=2 deploy/services.sh start
 # Instances of one worker share partitions through their Kafka consumer group.
 set -euo pipefail
 
@@ -32,6 +32,7 @@ PROCESSES=(
   "escrow-worker|$bin/energychain-escrow worker"
   "gsa-market-api|$bin/energychain-gsa-market serve"
   "gsa-market-worker|$bin/energychain-gsa-market worker"
+  "gsa-market-fleet|$bin/energychain-gsa-market fleet"
   "meter-ingest-api|$bin/energychain-meter-ingest serve"
   "web|$bin/energychain-web serve"
 )

@@ -37,7 +37,7 @@ pytestmark = pytest.mark.compose
 COMPOSE_SH = REPO_ROOT / "deploy" / "compose.sh"
 USERS = json.loads((REPO_ROOT / "deploy" / "demo-users.example.json").read_text())["users"]
 APP_SERVICES = ["init", "ledger-api", "ledger-consumer", "billing-api", "billing-worker", "escrow-api", "escrow-worker",
-                "gsa-market-api", "gsa-market-worker", "meter-ingest", "web", "witness-parlier", "witness-auditor"]
+                "gsa-market-api", "gsa-market-worker", "gsa-market-fleet", "meter-ingest", "web", "witness-parlier", "witness-auditor"]
 PORTS = {"web": 0, "meter_ingest": 1, "ledger": 2, "billing": 3, "escrow": 4, "market": 5,
          "witness-auditor": 10, "witness-parlier": 11}
 ENV_NAME = {"web": "WEB", "meter_ingest": "METER_INGEST", "ledger": "LEDGER", "billing": "BILLING", "escrow": "ESCROW",

@@ -332,6 +332,88 @@ class TradeSettled(Event):
     shortfall_reason: str | None = None
 
 
+# ------------------------------------------------------------ the fleet stream
+FleetWindowKind = Literal["hour", "day"]
+FleetAlertKind = Literal["silent_meter", "missing_hours", "repeated_imbalance"]
+
+
+class FleetWindowUpdated(Event):
+    """The running totals of one event-time window, for one municipality, from one partition of meter.readings.
+
+    A window's totals are the sum over the partitions' latest updates; each update replaces the
+    one before it for the same (municipality, kind, start, partition), so a repeated update
+    changes nothing. ``final`` marks the last update, sent once the watermark passed the
+    window's end plus the grace for late readings.
+    """
+
+    event_type: Literal["FleetWindowUpdated"] = "FleetWindowUpdated"
+    schema_version: Literal[1] = 1
+
+    municipality_id: MunicipalityId
+    kind: FleetWindowKind
+    window_start: UtcDatetime
+    window_end: UtcDatetime
+    local_date: date | None = Field(default=None, description="the municipality's calendar day of a day window")
+    partition: NonNegativeInt
+    version: PositiveInt = Field(description="this partition's update count of the window: the latest wins")
+    final: bool = False
+    readings: NonNegativeInt
+    houses_reporting: NonNegativeInt
+    readings_unbalanced: NonNegativeInt
+    home_wh: NonNegativeInt
+    solar_wh: NonNegativeInt
+    grid_import_wh: NonNegativeInt
+    grid_export_wh: NonNegativeInt
+    battery_charged_wh: NonNegativeInt
+    battery_discharged_wh: NonNegativeInt
+    reserve_above_contract_wh: NonNegativeInt = Field(
+        description="battery energy above the houses' contract reserves at their latest reading in the window"
+    )
+
+    @property
+    def partition_key(self) -> str:
+        return f"{self.municipality_id}|{self.kind}|{self.window_start.isoformat()}|{self.partition}"
+
+    @staticmethod
+    def id_for(municipality_id: str, kind: str, window_start: datetime, partition: int, version: int) -> str:
+        """Deterministic: the window and how many updates of it this partition sent before."""
+        return deterministic_id("FleetWindowUpdated", municipality_id, kind, _utc(window_start).isoformat(), partition,
+                                version)
+
+
+class FleetAlertRaised(Event):
+    """A data-quality problem of one meter, seen in the stream: open until its FleetAlertCleared."""
+
+    event_type: Literal["FleetAlertRaised"] = "FleetAlertRaised"
+    schema_version: Literal[1] = 1
+    partition_field: ClassVar[str] = "house_id"
+
+    alert_id: str = Field(min_length=1, max_length=64)
+    kind: FleetAlertKind
+    house_id: HouseId
+    municipality_id: MunicipalityId | None
+    since: UtcDatetime = Field(description="event time the problem starts at (the first hour missing or unbalanced)")
+    detail: str
+
+    @staticmethod
+    def id_for(house_id: str, kind: str, since: datetime) -> str:
+        return deterministic_id("FleetAlert", house_id, kind, _utc(since).isoformat())
+
+
+class FleetAlertCleared(Event):
+    """The meter's problem ended (it reported again, the missing hours arrived, an hour balanced)."""
+
+    event_type: Literal["FleetAlertCleared"] = "FleetAlertCleared"
+    schema_version: Literal[1] = 1
+    partition_field: ClassVar[str] = "house_id"
+
+    alert_id: str = Field(min_length=1, max_length=64)
+    kind: FleetAlertKind
+    house_id: HouseId
+    municipality_id: MunicipalityId | None
+    cleared_at: UtcDatetime = Field(description="event time of the reading that ended it")
+
+
 # ---------------------------------------------------------------------- ledger
 class Transfer(BaseModel):
     """A balanced double-entry money movement: ``amount_cents`` from credit to debit account."""
@@ -414,6 +496,9 @@ EVENT_CLASSES: tuple[type[Event], ...] = (
     LedgerAppendRequested,
     LedgerAppendRejected,
     LedgerCheckpointSigned,
+    FleetWindowUpdated,
+    FleetAlertRaised,
+    FleetAlertCleared,
 )
 REGISTRY: dict[tuple[str, int], type[Event]] = {
     (cls.model_fields["event_type"].default, cls.model_fields["schema_version"].default): cls

@@ -7,6 +7,7 @@ and add their own routes.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -23,11 +24,13 @@ from energychain_shared.settings import CommonSettings
 def create_service_app(
     settings: CommonSettings, *, title: str, build_context: Callable[[Any], Awaitable[Any]],
     context: Any | None = None, producer_client_id: str | None = None, producer: Any | None = None,
+    background: tuple[Callable[[FastAPI], Awaitable[None]], ...] = (),
 ) -> FastAPI:
     """A FastAPI app whose lifespan builds the service's context (and a producer when
     ``producer_client_id`` is given) unless the caller passes them (tests), with the token
     public key loaded and `/healthz`, `/readyz`, `/metrics`, refusals as problem details (energychain_shared.problems); readiness asks the service's
     migrated schema (its ``schema_migrations`` table) through the context's pool.
+    Each of ``background`` runs as a task for the app's lifetime (cancelled at shutdown).
     """
     owns_context = context is None
     owns_producer = producer is None and producer_client_id is not None
@@ -39,9 +42,13 @@ def create_service_app(
         if owns_producer:
             app.state.producer = RenewableProducer(settings, client_id=producer_client_id)
             await app.state.producer.start()
+        tasks = [asyncio.create_task(run(app)) for run in background]
         try:
             yield
         finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
             if owns_producer:
                 await app.state.producer.stop()
             if owns_context:

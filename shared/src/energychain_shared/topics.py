@@ -58,6 +58,25 @@ LEDGER_CHECKPOINTS = Topic(
     "ledger.checkpoints", 1, key="origin", carries=("LedgerCheckpointSigned",)
 )
 
+# The GSA's fleet stream (faust, services/gsa-market): its outputs, and the changelogs of its two
+# tables (compacted: a table is the latest value per key). A changelog has the partitions of
+# meter.readings, whose partition p it is the state of.
+FLEET_WINDOWS = Topic(
+    "fleet.windows", KEYED_PARTITIONS, key="municipality|kind|window start|source partition",
+    carries=("FleetWindowUpdated",),
+)
+FLEET_ALERTS = Topic(
+    "fleet.alerts", KEYED_PARTITIONS, key="house_id", carries=("FleetAlertRaised", "FleetAlertCleared")
+)
+FLEET_HOUSES_CHANGELOG = Topic(
+    "fleet.houses-changelog", KEYED_PARTITIONS, key="house_id", carries=("fleet table: a house's stream state",),
+    compacted=True,
+)
+FLEET_WINDOWS_CHANGELOG = Topic(
+    "fleet.open-windows-changelog", KEYED_PARTITIONS, key="municipality|kind|window start|source partition",
+    carries=("fleet table: an open window's totals",), compacted=True,
+)
+
 ALL_TOPICS: tuple[Topic, ...] = (
     METER_READINGS,
     METER_DEAD_LETTERS,
@@ -73,5 +92,9 @@ ALL_TOPICS: tuple[Topic, ...] = (
     LEDGER_APPENDS,
     LEDGER_DEAD_LETTERS,
     LEDGER_CHECKPOINTS,
+    FLEET_WINDOWS,
+    FLEET_ALERTS,
+    FLEET_HOUSES_CHANGELOG,
+    FLEET_WINDOWS_CHANGELOG,
 )
 TOPICS_BY_NAME = {topic.name: topic for topic in ALL_TOPICS}

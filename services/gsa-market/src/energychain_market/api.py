@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from datetime import date, datetime, time, timedelta, timezone
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.responses import Response
@@ -16,8 +16,10 @@ from energychain_shared.pg import relay
 from energychain_shared.problems import problem_response
 from energychain_shared.service_api import create_service_app
 
-from energychain_market import service
+from energychain_market import fleet_feed, service
 from energychain_market.bootstrap import build_context
+from energychain_market.domain.fleet import instant
+from energychain_market.domain.fleet_view import FleetView
 from energychain_market.domain.offers import ALLOWED_RESERVE_PERCENTS, OfferRefused, OfferRequest
 from energychain_market.settings import MarketSettings
 
@@ -38,6 +40,19 @@ class OfferBody(BaseModel):
 
 Resident = Annotated[Principal, Depends(require_role(Role.RESIDENT))]
 Gsa = Annotated[Principal, Depends(require_role(Role.GSA))]
+Municipal = Annotated[Principal, Depends(require_role(Role.MUNICIPALITY))]
+WindowKind = Literal["hour", "day"]
+MAX_FLEET_HOURS = 24 * 31
+
+
+def _fleet_windows(view: FleetView, kind: str, hours: int, municipality_id: str | None) -> dict[str, Any]:
+    """The windows of the last ``hours`` before the newest window's end, as the API serves them."""
+    since = None if view.newest_end is None else view.newest_end - hours * 3600
+    rows = view.windows(kind, municipality_id=municipality_id, since=since)
+    for row in rows:
+        row["start"], row["end"] = instant(row["start"]).isoformat(), instant(row["end"]).isoformat()
+    return {"kind": kind, "as_of": instant(view.newest_end).isoformat() if view.newest_end else None,
+            "windows": rows}
 
 
 def _house(request: Request, principal: Principal) -> str:
@@ -61,8 +76,14 @@ def _range(start: date, end: date) -> tuple[datetime, datetime]:
 def create_app(settings: MarketSettings, *, context: service.MarketContext | None = None, producer=None) -> FastAPI:
     """The market's FastAPI app; the lifespan builds the context and producer unless given (tests)."""
 
+    fleet = FleetView(keep_hours=settings.market_fleet_view_hours)
+
+    async def follow_fleet(_app: FastAPI) -> None:
+        await fleet_feed.follow(settings, fleet)
+
     app = create_service_app(settings, title="EnergyChain GSA market", build_context=build_context, context=context,
-                             producer_client_id="gsa-market-api", producer=producer)
+                             producer_client_id="gsa-market-api", producer=producer, background=(follow_fleet,))
+    app.state.fleet = fleet
 
     @app.exception_handler(OfferRefused)
     async def refused(request: Request, error: OfferRefused) -> Response:
@@ -130,7 +151,33 @@ def create_app(settings: MarketSettings, *, context: service.MarketContext | Non
             else None,
         }
 
+    # -------------------------------------------------------------- municipality
+    @app.get("/municipality/fleet/windows", tags=["municipality"])
+    async def my_fleet_windows(
+        principal: Municipal, kind: WindowKind = "hour",
+        hours: Annotated[int, Query(ge=1, le=MAX_FLEET_HOURS, description="how far back from the newest window")] = 48,
+    ) -> dict[str, Any]:
+        """The municipality's own totals from the fleet stream (no other town's, no single house's)."""
+        return _fleet_windows(fleet, kind, hours, principal.municipality_id or "")
+
     # ----------------------------------------------------------------------- GSA
+    @app.get("/gsa/fleet/windows", tags=["gsa"])
+    async def fleet_windows(
+        _principal: Gsa, kind: WindowKind = "hour",
+        hours: Annotated[int, Query(ge=1, le=MAX_FLEET_HOURS, description="how far back from the newest window")] = 48,
+    ) -> dict[str, Any]:
+        """Live totals from the fleet stream: each municipality's and the whole fleet's hour or local-day windows."""
+        return _fleet_windows(fleet, kind, hours, None)
+
+    @app.get("/gsa/fleet/alerts", tags=["gsa"])
+    async def fleet_alerts(_principal: Gsa) -> dict[str, Any]:
+        """The meters' open data-quality alerts: silent meters, missing hours, repeated imbalance."""
+        return {"alerts": [
+            {"alert_id": a.alert_id, "kind": a.kind, "house_id": a.house_id, "municipality_id": a.municipality_id,
+             "since": instant(a.since).isoformat(), "detail": a.detail}
+            for a in fleet.open_alerts()
+        ]}
+
     @app.get("/gsa/offers", tags=["gsa"])
     async def offers(
         request: Request, _principal: Gsa, status: str | None = "open", delivery_day: date | None = None

@@ -81,6 +81,27 @@ def worker() -> None:
 
 
 @app.command()
+def fleet() -> None:
+    """Run the fleet stream (faust): live windows per municipality and meter alerts, from meter.readings."""
+    from energychain_shared.kafka import ensure_topics
+    from energychain_shared.observability import configure_logging
+    from energychain_shared.registry import load_registry
+    from energychain_shared.runtime import preflight as reach
+
+    from energychain_market.fleet import run
+
+    settings = _settings()
+    reach(settings, kafka=True, database=False)  # Kafka only: the fleet keeps its state in Kafka
+    try:
+        registry = load_registry(settings.registry_path)
+    except (OSError, ValueError) as error:
+        _fail(f"EC_REGISTRY_PATH={settings.registry_path}: {str(error).splitlines()[0]}", 3)
+    configure_logging("gsa-market-fleet", settings.log_level)
+    asyncio.run(ensure_topics(settings))
+    run(settings, registry)
+
+
+@app.command()
 def prices(
     start: Annotated[str, typer.Option(help="First local day, YYYY-MM-DD.")],
     end: Annotated[str, typer.Option(help="Last local day, YYYY-MM-DD.")],

@@ -33,6 +33,18 @@ class MarketSettings(CommonSettings):
     )
     market_mechanism: Literal["one_sided_pay_as_clear"] = "one_sided_pay_as_clear"
     market_readings_batch: int = Field(default=5000, gt=0)
+    market_fleet_grace_hours: int = Field(
+        default=48, ge=0, le=24 * 31, description="Fleet windows wait this long for late readings (billing's grace)."
+    )
+    market_fleet_silent_hours: int = Field(default=6, ge=1, description="Simulated hours without a reading: silent meter.")
+    market_fleet_imbalance_streak: int = Field(default=3, ge=1, description="Unbalanced hours in a row: an alert.")
+    market_fleet_flush_readings: int = Field(
+        default=2000, gt=0, description="The fleet process writes its tables at the latest after this many records."
+    )
+    market_fleet_flush_seconds: float = Field(
+        default=1.0, gt=0, description="... or at the first watermark this many seconds after its last write."
+    )
+    market_fleet_view_hours: int = Field(default=24 * 7, ge=1, description="Hours of windows the API keeps.")
     market_db_schema: str = Field(
         default="market", pattern=r"^[a-z_][a-z0-9_]{0,62}$", description="PostgreSQL schema of the market's state."
     )

@@ -7,7 +7,9 @@ EC_E2E_SANDBOX_PORT, 18500), on the Kafka broker and PostgreSQL server `deploy/i
 runs. The web app is built first (web/build.sh), then the GSA replays the three Parlier houses
 until REPLAYED_UNTIL, and the tests start once billing, escrow, the ledger and both witnesses
 have caught up: invoices (some past due), escrow cover, every reading on the ledger, a cosigned
-checkpoint. Everything is torn down after the last browser test. Anything missing then is a
+checkpoint. House-03's export is replayed from a copy without its last hours before
+REPLAYED_UNTIL (from SILENT_FROM on), so its meter falls silent while the others go on and the
+fleet stream (gsa-market-fleet) has an open silent_meter alert to show. Everything is torn down after the last browser test. Anything missing then is a
 failure, never a skip.
 
 With EC_E2E_BASE_URL (e.g. http://127.0.0.1:8100) they drive a system already running there
@@ -29,6 +31,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -47,6 +50,12 @@ RESIDENTS = ("luis", "chauncy", "angel")
 # Midnight of 12 September 2021 in Parlier: July's and August's invoices are out, July's are past due
 # and escrow covered them, the reserve offers of the tests fall in the weeks after.
 REPLAYED_UNTIL = datetime(2021, 9, 12, 7, tzinfo=timezone.utc)
+# House-03's meter stops at noon (local) of the last replayed day: its rows from then until REPLAYED_UNTIL are left
+# out of the copy replayed, so the fleet stream sees 12 simulated hours without a reading (silent after 6:
+# EC_MARKET_FLEET_SILENT_HOURS) while house-01 and house-02 report to the end. Only September's first days are
+# touched: no invoice of the tests covers them.
+SILENT_HOUSE = "house-03"
+SILENT_FROM = datetime(2021, 9, 11, 12)  # local time, as the exports write it
 
 
 def missing(reason: str) -> None:
@@ -182,6 +191,20 @@ def _replay(sandbox) -> None:
         _wait(sandbox, f"the newest checkpoint cosigned by {sorted(witnesses)}", settled_and_cosigned, timeout=120)
 
 
+def _with_a_silent_meter(exports: dict[str, Path], folder: Path) -> dict[str, Path]:
+    """``exports`` with SILENT_HOUSE's replaced by a copy (same file name, in ``folder``) that has no row from
+    SILENT_FROM until REPLAYED_UNTIL (local time); its rows after that are kept."""
+    until = REPLAYED_UNTIL.astimezone(ZoneInfo("America/Los_Angeles")).replace(tzinfo=None)
+    source = exports[SILENT_HOUSE]
+    copy = folder / source.name
+    lines = source.read_text().splitlines(keepends=True)
+    kept = [line for line in lines[1:] if not SILENT_FROM <= datetime.fromisoformat(line.split(",", 1)[0].strip()) < until]
+    if len(kept) != len(lines) - 1 - int((until - SILENT_FROM).total_seconds() // 3600):
+        raise RuntimeError(f"e2e system: {source} has not every hour from {SILENT_FROM} to {until} to leave out")
+    copy.write_text(lines[0] + "".join(kept))
+    return {**exports, SILENT_HOUSE: copy}
+
+
 def _start_system(settings, exports: dict[str, Path], run_dir: Path):
     from energychain_cli.sandbox import Sandbox
     from energychain_shared.kafka import InfrastructureUnavailable
@@ -243,7 +266,7 @@ def system(request, tmp_path_factory) -> Iterator[System]:
         return
     _build_app()
     settings = request.getfixturevalue("ec_settings")
-    exports = request.getfixturevalue("parlier_exports")
+    exports = _with_a_silent_meter(request.getfixturevalue("parlier_exports"), tmp_path_factory.mktemp("e2e-exports"))
     sandbox = _off_loop(_start_system, settings, exports, tmp_path_factory.mktemp("e2e-system"))
     try:
         yield System(f"http://127.0.0.1:{SANDBOX_PORT}", sandbox.passwords, sandbox)

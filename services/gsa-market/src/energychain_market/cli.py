@@ -148,6 +148,26 @@ def bench(
     asyncio.run(run_bench(settings, houses=houses, delivery_day=date.fromisoformat(delivery_day)))
 
 
+@app.command("bench-fleet")
+def bench_fleet(
+    houses: Annotated[int, typer.Option(min=1, help="Generated houses.")] = 1000,
+    days: Annotated[int, typer.Option(min=1, help="Simulated days replayed.")] = 365,
+    municipalities: Annotated[int, typer.Option(min=1)] = 10,
+    speed: Annotated[str, typer.Option(help="The replay's speed (simulated s per s), or max.")] = "max",
+    data_dir: Annotated[Path | None, typer.Option(help="Fleet folder (generated if missing).")] = None,
+    replay_days: Annotated[int | None, typer.Option(min=1, help="Replay only the first N days of the fleet.")] = None,
+) -> None:
+    """Benchmark: the fleet process follows a generated fleet's replay; readings/s, lag and memory over the days."""
+    from energychain_shared.runtime import preflight as check
+
+    from energychain_market.bench_fleet import run_bench
+
+    settings = _settings()
+    check(settings, kafka=True, database=True)
+    run_bench(settings, houses=houses, days=days, municipalities=municipalities, speed=speed, data_dir=data_dir,
+              replay_days=replay_days)
+
+
 def main() -> None:
     """Console entry point."""
     app()

@@ -7,8 +7,9 @@ each meter. Two tables hold the state, each backed by a compacted changelog topi
 project creates with meter.readings' partition count (`topics.FLEET_*_CHANGELOG`):
 
 - ``houses``: per house, what the stream remembers between its readings (and per partition,
-  its watermark);
-- ``open_windows``: the running totals of every window still waiting for late readings.
+  its watermark), in buckets of houses per partition;
+- ``open_windows``: the running totals of every window still waiting for late readings, in
+  buckets per partition.
 
 The agent takes the stream in batches (at most ``market_fleet_flush_readings`` records, or
 what ``market_fleet_flush_seconds`` brought): it applies each record, then writes each changed
@@ -24,6 +25,7 @@ through faust's consumer group; a table partition moves with its meter.readings 
 from __future__ import annotations
 
 import logging
+import zlib
 from typing import Any
 
 import faust
@@ -46,7 +48,18 @@ from energychain_market.settings import MarketSettings
 
 log = logging.getLogger(__name__)
 SERVICE = "gsa-market-fleet"
-WATERMARK_KEY = "~watermark|{partition}"
+WATERMARK_KEY = "{partition}|watermark"
+HOUSE_BUCKETS = 16  # table keys per partition for its houses' state
+WINDOW_BUCKETS = 4  # ... and for its open windows (by municipality)
+
+
+def bucket(name: str, buckets: int) -> int:
+    """A stable bucket of a house or municipality id (the same in every process)."""
+    return zlib.crc32(name.encode()) % buckets
+
+
+def bucket_key(partition: int, kind: str, number: int) -> str:
+    return f"{partition}|{kind}{number}"
 
 READINGS = Counter("fleet_readings_total", "Readings the fleet stream took, by outcome", ["outcome"])
 ALERTS = Counter("fleet_alerts_total", "Fleet alerts raised and cleared", ["kind", "change"])
@@ -141,6 +154,8 @@ class PartitionTable(faust.Table):
 
 def create_app(settings: MarketSettings, registry: Registry, **conf: Any) -> faust.App:
     """The fleet application: its topics, tables and agent (``conf`` overrides faust settings, e.g. in tests)."""
+    datadir = settings.run_dir / "fleet"
+    datadir.mkdir(parents=True, exist_ok=True)
     app = faust.App(
         app_id(settings),
         broker=[f"kafka://{server}" for server in settings.kafka_bootstrap_servers.split(",")],
@@ -151,6 +166,7 @@ def create_app(settings: MarketSettings, registry: Registry, **conf: Any) -> fau
         consumer_auto_offset_reset="earliest",
         producer_acks=-1,
         web_enabled=False,
+        datadir=str(datadir / app_id(settings)),
         **conf,
     )
     rules = FleetRules(grace_hours=settings.market_fleet_grace_hours, silent_hours=settings.market_fleet_silent_hours,
@@ -177,25 +193,34 @@ def create_app(settings: MarketSettings, registry: Registry, **conf: Any) -> fau
     open_windows = table("open_windows", topics.FLEET_WINDOWS_CHANGELOG)
 
     class Partition:
-        """A partition's `FleetPartition`, built from what the tables hold when the partition is first read."""
+        """A partition's `FleetPartition` and its part of the tables, read once when the partition is first read.
+
+        A table key holds a bucket of a partition's houses (or open windows), not one house: the
+        agent writes each changed bucket once per batch, a few records where one per house or
+        window would be hundreds (faust sends each changelog record on its own).
+        """
 
         def __init__(self, partition: int) -> None:
-            stored = houses.get(WATERMARK_KEY.format(partition=partition))
+            self.number = partition
+            self.houses = {b: dict(houses.get(bucket_key(partition, "h", b)) or {}) for b in range(HOUSE_BUCKETS)}
+            self.windows = {b: dict(open_windows.get(bucket_key(partition, "w", b)) or {})
+                            for b in range(WINDOW_BUCKETS)}
             self.fleet = FleetPartition(
-                partition, rules, terms_of, load_house=houses.get, load_window=open_windows.get,
-                houses_on=self._houses_on, open_windows_on=self._windows_on, watermark=stored,
+                partition, rules, terms_of,
+                load_house=lambda house: self.houses[bucket(house, HOUSE_BUCKETS)].get(house),
+                load_window=lambda key: self.windows[bucket(key.split("|", 1)[0], WINDOW_BUCKETS)].get(key),
+                houses_on=self._houses_on, open_windows_on=self._windows_on,
+                watermark=houses.get(WATERMARK_KEY.format(partition=partition)),
             )
 
-        @staticmethod
-        def _houses_on(partition: int):
-            for key, value in houses.items():
-                if isinstance(value, dict) and value.get("p") == partition:
-                    yield key, value["l"], "silent_meter" in value["a"]
+        def _houses_on(self, _partition: int):
+            for states in self.houses.values():
+                for house_id, value in states.items():
+                    yield house_id, value["l"], "silent_meter" in value["a"]
 
-        @staticmethod
-        def _windows_on(partition: int):
-            for key, value in open_windows.items():
-                if value.get("p") == partition:
+        def _windows_on(self, _partition: int):
+            for windows in self.windows.values():
+                for key, value in windows.items():
                     yield key, value["e"]
 
     partitions: dict[int, Partition] = {}
@@ -210,17 +235,30 @@ def create_app(settings: MarketSettings, registry: Registry, **conf: Any) -> fau
                 partitions.pop(tp.partition, None)
 
     async def flush(part: Partition) -> None:
-        number = part.fleet.partition
+        number = part.number
         drained = part.fleet.drain()
+        changed_houses = set()
         for house_id, state in drained.houses.items():
-            houses.put(number, house_id, state)
+            b = bucket(house_id, HOUSE_BUCKETS)
+            part.houses[b][house_id] = state
+            changed_houses.add(b)
+        changed_windows = set()
+        for key in drained.closed_windows:
+            b = bucket(key.split("|", 1)[0], WINDOW_BUCKETS)
+            part.windows[b].pop(key, None)
+            changed_windows.add(b)
+        for key, value in drained.open_windows.items():
+            b = bucket(key.split("|", 1)[0], WINDOW_BUCKETS)
+            part.windows[b][key] = value
+            changed_windows.add(b)
+        # Copies: faust serialises a changelog record when it sends it, after the next batch may
+        # have changed the buckets; each record must be the state as of this batch.
+        for b in sorted(changed_houses):
+            houses.put(number, bucket_key(number, "h", b), dict(part.houses[b]))
+        for b in sorted(changed_windows):
+            open_windows.put(number, bucket_key(number, "w", b), dict(part.windows[b]))
         if drained.watermark is not None:
             houses.put(number, WATERMARK_KEY.format(partition=number), drained.watermark)
-        for key in drained.closed_windows:
-            if key in open_windows:
-                open_windows.delete(number, key)
-        for key, value in drained.open_windows.items():
-            open_windows.put(number, key, value)
         for window in drained.window_updates:
             event = window_event(window, final=window.key in drained.finals)
             await windows_out.send(key=event.partition_key.encode(), value=events.encode(event), partition=number)

@@ -39,7 +39,7 @@ class MarketSettings(CommonSettings):
     market_fleet_silent_hours: int = Field(default=6, ge=1, description="Simulated hours without a reading: silent meter.")
     market_fleet_imbalance_streak: int = Field(default=3, ge=1, description="Unbalanced hours in a row: an alert.")
     market_fleet_flush_readings: int = Field(
-        default=2000, gt=0, description="The fleet process writes its tables at the latest after this many records."
+        default=10000, gt=0, description="The fleet process writes its tables at the latest after this many records."
     )
     market_fleet_flush_seconds: float = Field(
         default=1.0, gt=0, description="... or at the first watermark this many seconds after its last write."

@@ -31,9 +31,12 @@ export function ErrorNotice({ error, testId }: { error: ApiError | string | null
   );
 }
 
-export function Card({ title, children, actions, testId }: { title: string; children: ReactNode; actions?: ReactNode; testId?: string }) {
+// ``state``: a stable data-state beside the test id (e.g. loading | live), for browser tests to wait on.
+export function Card({ title, children, actions, testId, state }: {
+  title: string; children: ReactNode; actions?: ReactNode; testId?: string; state?: string;
+}) {
   return (
-    <section className="card" data-testid={testId}>
+    <section className="card" data-testid={testId} data-state={state}>
       <header className="card-header">
         <h2>{title}</h2>
         {actions}

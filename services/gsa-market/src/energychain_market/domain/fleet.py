@@ -20,8 +20,10 @@ tables. Times are whole UTC hours in epoch seconds; a reading's hour is its inte
 from __future__ import annotations
 
 import uuid
+from bisect import bisect_left, insort
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
+from functools import lru_cache
 from typing import Callable, Iterable
 from zoneinfo import ZoneInfo
 
@@ -91,6 +93,7 @@ def hour_window(hour: int) -> tuple[int, int]:
     return start, start + HOUR
 
 
+@lru_cache(maxsize=8192)
 def local_day_window(hour: int, zone: ZoneInfo) -> tuple[int, int, date]:
     """The local calendar day [start, end) of ``zone`` that an instant falls in (DST days are 23 or 25 hours)."""
     day = instant(hour).astimezone(zone).date()
@@ -214,6 +217,7 @@ class FleetPartition:
         self._load_house = load_house
         self._load_window = load_window
         self.watermark = watermark
+        self._keep = rules.grace_hours * HOUR + 26 * HOUR  # counted hours older than this are pruned
         self._houses: dict[str, HouseState] = {}  # changed since the last drain
         self._windows: dict[str, Window] = {}  # changed (or closing) since the last drain
         self._last: dict[str, int | None] = {}
@@ -278,17 +282,20 @@ class FleetPartition:
         if self.watermark is not None and self._closes_at(hour_end) <= self.watermark:
             return "too_late"
         state = self._house(reading.house_id)
-        if hour_start in state.counted:
+        counted = state.counted  # sorted
+        at = bisect_left(counted, hour_start)
+        if at < len(counted) and counted[at] == hour_start:
             return "duplicate"
-        if self.watermark is not None:  # hours whose day windows have all closed are not needed any more
-            horizon = self.watermark - self.rules.grace_hours * HOUR - 26 * HOUR
-            state.counted = [h for h in state.counted if h >= horizon]
+        if self.watermark is not None and counted and counted[0] < self.watermark - self._keep:
+            # hours whose day windows have all closed are not needed any more
+            horizon = self.watermark - self._keep
+            state.counted = counted = counted[bisect_left(counted, horizon):]
             state.day_reserve = {k: v for k, v in state.day_reserve.items() if int(k) >= horizon - 26 * HOUR}
         municipality = terms.municipality_id
         day_start, day_end, day = local_day_window(hour_start, terms.zone)
-        same_day = any(day_start <= h < day_end for h in state.counted)
-        state.counted.append(hour_start)
-        state.counted.sort()
+        first_of_day = bisect_left(counted, day_start)
+        same_day = first_of_day < len(counted) and counted[first_of_day] < day_end
+        insort(counted, hour_start)
 
         reserve = reserve_above_contract(reading.battery_level_pct, terms)
         hour = self._window(municipality, "hour", hour_start, hour_end, None)

@@ -1,5 +1,6 @@
 // The GSA's dashboard (the prototype's Grafana board, live): per-house hourly home consumption,
-// grid export and grid import for any date range, and fleet totals.
+// grid export and grid import for any date range, and fleet totals; above them the fleet stream live
+// ("Fleet now": the newest hour and today's local day; "Alerts": the meters' open alerts).
 
 import { useMemo, useState, type FormEvent } from "react";
 import { ApiError, apiRequest } from "../../lib/api";
@@ -11,6 +12,7 @@ import { fetchAllAccounts } from "../../lib/billing";
 import { validateDateRange, type FieldErrors } from "../../lib/validation";
 import { Card, ErrorNotice, Field } from "../../components/Form";
 import { PALETTE, TimeChart, type Line } from "../../components/TimeChart";
+import { FleetAlerts, FleetNow } from "../../components/FleetPanels";
 
 interface HouseColumns {
   hour: string[];
@@ -99,6 +101,8 @@ export function GsaDashboard() {
   const x = charts[0]?.x ?? [];
   return (
     <div className="page">
+      <FleetNow token={session.token} />
+      <FleetAlerts token={session.token} />
       <Card title="Houses" testId="dashboard-controls">
         <form className="form-row" onSubmit={apply} noValidate>
           <Field label="From" name="from" error={errors.from ?? apiFieldErrors.start}>

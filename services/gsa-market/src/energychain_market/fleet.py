@@ -29,7 +29,7 @@ import zlib
 from typing import Any
 
 import faust
-from prometheus_client import Counter
+from prometheus_client import Counter, start_http_server
 
 from energychain_shared import events, topics
 from energychain_shared.registry import Registry
@@ -307,6 +307,8 @@ def create_app(settings: MarketSettings, registry: Registry, **conf: Any) -> fau
 def run(settings: MarketSettings, registry: Registry) -> None:
     """Run the fleet process until SIGINT/SIGTERM (faust's worker owns the event loop and the signals)."""
     app = create_app(settings, registry)
+    if settings.market_fleet_metrics_port:  # one port per instance: off unless set
+        start_http_server(settings.market_fleet_metrics_port, addr=settings.market_host)
     worker = faust.Worker(app, loglevel=settings.log_level.lower() if settings.log_level != "WARNING" else "warn",
                           quiet=True)
     worker.execute_from_commandline()

@@ -44,6 +44,9 @@ class MarketSettings(CommonSettings):
     market_fleet_flush_seconds: float = Field(
         default=1.0, gt=0, description="... or at the first watermark this many seconds after its last write."
     )
+    market_fleet_metrics_port: int = Field(
+        default=0, ge=0, le=65535, description="Port of the fleet process's /metrics (Prometheus); 0: not served."
+    )
     market_fleet_view_hours: int = Field(default=24 * 7, ge=1, description="Hours of windows the API keeps.")
     market_db_schema: str = Field(
         default="market", pattern=r"^[a-z_][a-z0-9_]{0,62}$", description="PostgreSQL schema of the market's state."

@@ -85,8 +85,9 @@ def fresh(infrastructure, name: str) -> MarketSettings:
     return MarketSettings(**values)
 
 
-def start_fleet(settings: MarketSettings, log: Path) -> subprocess.Popen:
-    env = {**os.environ, "EC_TOPIC_PREFIX": settings.topic_prefix, "EC_LOG_LEVEL": "WARNING"}
+def start_fleet(settings: MarketSettings, log: Path, *, metrics_port: int = 0) -> subprocess.Popen:
+    env = {**os.environ, "EC_TOPIC_PREFIX": settings.topic_prefix, "EC_LOG_LEVEL": "WARNING",
+           "EC_MARKET_FLEET_METRICS_PORT": str(metrics_port)}
     return subprocess.Popen(FLEET, env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT, cwd=REPO_ROOT)
 
 
@@ -190,12 +191,24 @@ def uninterrupted(infrastructure, exports, tmp_path_factory):
     replay_into(settings, exports, tmp_path_factory.mktemp("ingest"))
     expected = expected_from_csv(exports)
     readings = sum(v["readings"] for (kind, _s), v in expected.items() if kind == "hour")
-    process = start_fleet(settings, tmp_path_factory.mktemp("fleet-log") / "fleet.log")
+    port = _free_port()
+    process = start_fleet(settings, tmp_path_factory.mktemp("fleet-log") / "fleet.log", metrics_port=port)
     try:
         latest, alerts = wait_for_outputs(settings, readings)
+        metrics = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
     finally:
         stop(process)
+    counted = [line for line in metrics.splitlines() if line.startswith('fleet_readings_total{outcome="counted"}')]
+    assert counted and float(counted[0].split()[-1]) == readings, counted
     return settings, latest, alerts, expected
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 def by_key(latest: dict) -> dict:
@@ -293,11 +306,14 @@ def test_two_fleet_instances_share_the_partitions_and_give_the_same_result_as_on
     assert len({p for (_m, _k, _s2, p) in latest}) == len({p for (_m, _k, _s2, p) in expected_latest})
 
 
-async def test_the_gsa_api_serves_the_fleet_windows_and_alerts_and_a_municipality_only_its_own(uninterrupted):
+async def test_the_gsa_api_serves_the_fleet_windows_and_alerts_and_a_municipality_only_its_own(uninterrupted, tmp_path):
     from energychain_market.api import create_app
     from energychain_market.bootstrap import build_context
 
     settings, latest, alerts, _expected = uninterrupted
+    settings = settings.model_copy(update={"keys_dir": tmp_path})  # keys of its own: a clean clone has none
+    for name in ("gsa-market", keys.TOKEN_KEY):
+        keys.ensure_key_pair(tmp_path, name)
     ctx = await build_context(settings, pool_size=1)
     app = create_app(settings, context=ctx, producer=object())
     feed = asyncio.create_task(fleet_feed.follow(settings, app.state.fleet))

@@ -388,16 +388,12 @@ class FleetAlertRaised(Event):
     schema_version: Literal[1] = 1
     partition_field: ClassVar[str] = "house_id"
 
-    alert_id: str = Field(min_length=1, max_length=64)
+    alert_id: str = Field(min_length=1, max_length=64, description='deterministic_id("FleetAlert", house, kind, since)')
     kind: FleetAlertKind
     house_id: HouseId
     municipality_id: MunicipalityId | None
     since: UtcDatetime = Field(description="event time the problem starts at (the first hour missing or unbalanced)")
     detail: str
-
-    @staticmethod
-    def id_for(house_id: str, kind: str, since: datetime) -> str:
-        return deterministic_id("FleetAlert", house_id, kind, _utc(since).isoformat())
 
 
 class FleetAlertCleared(Event):

@@ -67,6 +67,9 @@ FLUSHES = Counter("fleet_flushes_total", "Times the fleet stream wrote its table
 UNDECODABLE = Counter("fleet_undecodable_total", "Records of meter.readings the fleet stream could not decode")
 
 
+FAUST_LOG_LEVELS = {"DEBUG": "debug", "INFO": "info", "WARNING": "warn", "ERROR": "error", "CRITICAL": "crit"}
+
+
 def app_id(settings: MarketSettings) -> str:
     """The faust application id (its consumer group), under the installation's topic prefix."""
     return f"{settings.topic_prefix}{SERVICE}"
@@ -309,6 +312,5 @@ def run(settings: MarketSettings, registry: Registry) -> None:
     app = create_app(settings, registry)
     if settings.market_fleet_metrics_port:  # one port per instance: off unless set
         start_http_server(settings.market_fleet_metrics_port, addr=settings.market_host)
-    worker = faust.Worker(app, loglevel=settings.log_level.lower() if settings.log_level != "WARNING" else "warn",
-                          quiet=True)
+    worker = faust.Worker(app, loglevel=FAUST_LOG_LEVELS.get(settings.log_level, "info"), quiet=True)
     worker.execute_from_commandline()

@@ -14,7 +14,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from energychain_shared import events, topics
 
-from energychain_market.domain.fleet import epoch
+from energychain_market.domain.fleet import WINDOW_FIELDS, epoch
 from energychain_market.domain.fleet_view import FleetView, OpenAlert
 from energychain_market.settings import MarketSettings
 
@@ -24,9 +24,7 @@ log = logging.getLogger(__name__)
 def apply(view: FleetView, event: events.Event) -> None:
     """One output event of the fleet stream into the view."""
     if isinstance(event, events.FleetWindowUpdated):
-        totals = event.model_dump(include={
-            "readings", "houses_reporting", "readings_unbalanced", "home_wh", "solar_wh", "grid_import_wh",
-            "grid_export_wh", "battery_charged_wh", "battery_discharged_wh", "reserve_above_contract_wh"})
+        totals = event.model_dump(include=set(WINDOW_FIELDS))
         view.apply_window(
             municipality_id=event.municipality_id, kind=event.kind, start=epoch(event.window_start),
             end=epoch(event.window_end), local_date=event.local_date.isoformat() if event.local_date else None,

@@ -7,8 +7,11 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from energychain_shared.events import deterministic_id
+
 from energychain_market.domain.fleet import (
     HOUR,
+    alert_id,
     FleetPartition,
     FleetRules,
     HouseTerms,
@@ -218,3 +221,9 @@ def test_the_view_forgets_windows_older_than_it_keeps():
         view.apply_window(municipality_id="parlier", kind="hour", start=T0 + h * HOUR, end=T0 + (h + 1) * HOUR,
                           local_date=None, partition=0, version=1, final=True, totals={"readings": 1})
     assert sorted(r["start"] for r in view.windows("hour", municipality_id="parlier")) == [T0 + 3 * HOUR, T0 + 4 * HOUR]
+
+
+def test_an_alert_id_is_the_events_deterministic_id_of_house_kind_and_start():
+    since = epoch(datetime(2021, 9, 15, 7, tzinfo=UTC))
+    assert alert_id("house-02", "silent_meter", since) == deterministic_id(
+        "FleetAlert", "house-02", "silent_meter", "2021-09-15T07:00:00+00:00")

@@ -110,7 +110,8 @@ def reserve_above_contract(level_pct: int | None, terms: HouseTerms) -> int:
 
 
 def alert_id(house_id: str, kind: str, since: int) -> str:
-    """The deterministic id of a house's alert of ``kind`` starting at ``since`` (= FleetAlertRaised.id_for)."""
+    """The deterministic id of a house's alert of ``kind`` starting at ``since``: the events'
+    ``deterministic_id("FleetAlert", house, kind, since)``, here without pydantic (a unit test ties the two)."""
     return str(uuid.uuid5(ALERT_NAMESPACE, "|".join(["FleetAlert", house_id, kind, instant(since).isoformat()])))
 
 

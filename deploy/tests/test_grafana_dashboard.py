@@ -9,7 +9,7 @@ import asyncpg
 import pytest
 import yaml
 
-from energychain_shared.pg import asyncpg_dsn, migrate
+from energychain_shared.pg import migrate
 from energychain_shared.settings import REPO_ROOT
 
 GRAFANA = REPO_ROOT / "deploy" / "grafana"
@@ -45,7 +45,7 @@ def test_compose_mounts_the_provisioning_and_dashboards_that_exist():
 async def test_every_dashboard_query_runs_on_the_migrated_schemas(infrastructure):
     assert dashboard_queries(), "the dashboard has no SQL queries"
     suffix = uuid.uuid4().hex[:8]
-    connection = await asyncpg.connect(asyncpg_dsn(infrastructure.database_url))
+    connection = await asyncpg.connect(infrastructure.asyncpg_dsn)
     try:
         for schema, package in SCHEMAS.items():
             await migrate(connection, schema=f"{schema}_grafana_{suffix}", package=package)

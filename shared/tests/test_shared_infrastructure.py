@@ -242,9 +242,9 @@ async def test_a_failed_batch_is_read_again_from_the_committed_offsets_and_the_w
 async def test_a_scratch_database_is_dropped_even_while_a_session_of_ours_is_still_in_it(infrastructure):
     import asyncpg
 
-    from energychain_shared.pg import asyncpg_dsn, drop_database
+    from energychain_shared.pg import drop_database
 
-    admin_dsn = asyncpg_dsn(infrastructure.database_url)
+    admin_dsn = infrastructure.asyncpg_dsn
     name = f"energychain_scratch_{uuid.uuid4().hex[:8]}"
     admin = await asyncpg.connect(admin_dsn)
     try:
@@ -264,11 +264,11 @@ async def test_the_outbox_relay_replaces_a_producer_the_broker_refuses_and_loses
     from aiokafka.errors import OutOfOrderSequenceNumber
 
     from energychain_shared.kafka import RenewableProducer
-    from energychain_shared.pg import OUTBOX_DDL, asyncpg_dsn, enqueue, make_pool, outbox_row, relay
+    from energychain_shared.pg import OUTBOX_DDL, enqueue, make_pool, outbox_row, relay
 
     topic_name = await fresh_topic(infrastructure)
     schema = f"relay_{uuid.uuid4().hex[:8]}"
-    dsn = asyncpg_dsn(infrastructure.database_url)
+    dsn = infrastructure.asyncpg_dsn
     admin = await asyncpg.connect(dsn)
     await admin.execute(f'CREATE SCHEMA "{schema}"')
     pool = await make_pool(dsn, schema=schema)

@@ -22,7 +22,7 @@ from energychain_shared import events, keys, topics
 from energychain_shared.auth import Principal, Role, issue_token
 from energychain_shared.registry import load_registry
 from energychain_shared.kafka import ensure_topics, make_consumer, make_producer
-from energychain_shared.pg import migrate
+from energychain_shared.migrations import upgrade_async
 
 UTC = timezone.utc
 ZONE = ZoneInfo("America/Los_Angeles")
@@ -51,12 +51,8 @@ def billing_settings(infrastructure, keys_dir: Path, **overrides):
 
 
 async def migrated(settings) -> None:
-    """Create the settings' billing schema."""
-    connection = await asyncpg.connect(settings.asyncpg_dsn)
-    try:
-        await migrate(connection, schema=settings.billing_db_schema, package="energychain_billing")
-    finally:
-        await connection.close()
+    """Create the settings' billing schema (the Alembic revisions, as `energychain-billing migrate` does)."""
+    await upgrade_async(settings, package="energychain_billing", schema=settings.billing_db_schema)
 
 
 @dataclass
@@ -72,7 +68,7 @@ class RunningWorker:
         self.stop.set()
         await asyncio.wait_for(self.task, 30)
         await self.producer.stop()
-        await self.ctx.pool.close()
+        await self.ctx.close()
 
 
 async def start_worker(settings) -> RunningWorker:

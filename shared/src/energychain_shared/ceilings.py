@@ -13,6 +13,7 @@ import time
 import uuid
 from datetime import datetime, timezone
 
+from energychain_shared import rules
 from energychain_shared import events, topics
 from energychain_shared.settings import CommonSettings
 
@@ -60,7 +61,7 @@ async def copy_ceiling(settings: CommonSettings, count: int) -> float:
     """Rows/s of asyncpg COPY into a temporary table shaped like the ledger's entries (keys and indexes too)."""
     import asyncpg
 
-    connection = await asyncpg.connect(settings.database_url.replace("postgresql+asyncpg://", "postgresql://", 1))
+    connection = await asyncpg.connect(settings.asyncpg_dsn)
     try:
         await connection.execute(
             "CREATE TEMP TABLE bench_entries (tree_id integer, seq bigint, entry_id text, kind text, "
@@ -68,7 +69,7 @@ async def copy_ceiling(settings: CommonSettings, count: int) -> float:
             "PRIMARY KEY (tree_id, seq))"
         )
         await connection.execute("CREATE INDEX ON bench_entries (entry_id)")
-        entry = events.canonical_json({"body": SAMPLE.model_dump(mode="json"), "channels": ["resident:house-00001"]})
+        entry = rules.canonical_json({"body": SAMPLE.model_dump(mode="json"), "channels": ["resident:house-00001"]})
         now = datetime.now(UTC)
         rows = [
             (i % 1000 + 1, i // 1000 + 1, str(uuid.uuid4()), "meter_reading", now, now, entry,

@@ -28,6 +28,8 @@ from pydantic import (
     ValidationError,
 )
 
+from energychain_shared.rules import canonical_json
+
 # Namespace of every deterministic id in the system (uuid5 over the natural key).
 ID_NAMESPACE = uuid.UUID("6f1c2a8e-3d1b-5b7a-9c4e-2e8f0a6d4b11")
 
@@ -500,11 +502,6 @@ REGISTRY: dict[tuple[str, int], type[Event]] = {
     (cls.model_fields["event_type"].default, cls.model_fields["schema_version"].default): cls
     for cls in EVENT_CLASSES
 }
-
-
-def canonical_json(value: Any) -> bytes:
-    """Deterministic JSON: sorted keys, no whitespace, UTF-8. Used for hashing and signing."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 def encode(event: Event) -> bytes:

@@ -39,11 +39,6 @@ CREATE INDEX IF NOT EXISTS outbox_pending ON outbox (seq) WHERE NOT published;
 """
 
 
-def asyncpg_dsn(database_url: str) -> str:
-    """The SQLAlchemy URL of the settings as a plain DSN for asyncpg."""
-    return database_url.replace("postgresql+asyncpg://", "postgresql://", 1)
-
-
 async def create_database(admin_dsn: str, name: str) -> None:
     """Create a scratch database (a sandbox's, a benchmark's) on the server of ``admin_dsn``."""
     connection = await asyncpg.connect(admin_dsn)

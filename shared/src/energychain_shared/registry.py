@@ -7,7 +7,7 @@ defines and loads it (the rules that use it live in the services).
 from __future__ import annotations
 
 from datetime import date
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from functools import cached_property
 from pathlib import Path
 from typing import Literal
@@ -52,20 +52,6 @@ class Municipality(_Frozen):
     def zone(self) -> ZoneInfo:
         """The municipality's time zone (billing periods are its calendar months)."""
         return ZoneInfo(self.timezone)
-
-
-RATE_QUANTUM = Decimal("0.000001")  # $/kWh: PPA rates are stated, billed and offered to six decimals
-
-
-def escalated_rate(rate_usd_per_kwh: Decimal, escalator_percent: Decimal, contract_year: int) -> Decimal:
-    """The PPA rate of contract year n: rate x (1 + escalator)^(n-1), half-up to six decimals.
-
-    The one definition billing invoices with and the market checks offer floors against.
-    """
-    if contract_year < 1:
-        raise ValueError(f"contract years start at 1, got {contract_year}")
-    factor = (Decimal(1) + escalator_percent / Decimal(100)) ** (contract_year - 1)
-    return (rate_usd_per_kwh * factor).quantize(RATE_QUANTUM, rounding=ROUND_HALF_UP)
 
 
 class Contract(_Frozen):

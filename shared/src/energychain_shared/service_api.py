@@ -1,7 +1,7 @@
 """What every stream service's HTTP app does the same way: its context, its producer, health, the token key.
 
-billing, escrow and gsa-market each build a context (settings, registry, a PostgreSQL
-pool) in `bootstrap.build_context`; their FastAPI apps start from `create_service_app`
+billing, escrow and gsa-market each build a context (settings, registry, the SQLAlchemy
+engine) in `bootstrap.build_context`; their FastAPI apps start from `create_service_app`
 and add their own routes.
 """
 
@@ -16,6 +16,7 @@ from fastapi import FastAPI
 
 from energychain_shared import keys
 from energychain_shared.kafka import RenewableProducer
+from energychain_shared.migrations import assert_migrated
 from energychain_shared.observability import install_health
 from energychain_shared.problems import install_problem_details
 from energychain_shared.settings import CommonSettings
@@ -28,8 +29,9 @@ def create_service_app(
 ) -> FastAPI:
     """A FastAPI app whose lifespan builds the service's context (and a producer when
     ``producer_client_id`` is given) unless the caller passes them (tests), with the token
-    public key loaded and `/healthz`, `/readyz`, `/metrics`, refusals as problem details (energychain_shared.problems); readiness asks the service's
-    migrated schema (its ``schema_migrations`` table) through the context's pool.
+    public key loaded and `/healthz`, `/readyz`, `/metrics`, refusals as problem details
+    (energychain_shared.problems); readiness asks whether the service's schema is migrated
+    (``migrations.assert_migrated`` on the context's engine). The context has ``engine`` and ``close()``.
     Each of ``background`` runs as a task for the app's lifetime (cancelled at shutdown).
     """
     owns_context = context is None
@@ -52,7 +54,7 @@ def create_service_app(
             if owns_producer:
                 await app.state.producer.stop()
             if owns_context:
-                await app.state.ctx.pool.close()
+                await app.state.ctx.close()
 
     app = FastAPI(title=title, version="0.1.0", lifespan=lifespan)
     if context is not None:  # given by the caller (tests): usable without running the lifespan
@@ -60,8 +62,7 @@ def create_service_app(
     app.state.token_public_key = keys.load_public_key(settings.resolved_keys_dir, keys.TOKEN_KEY)
 
     async def schema_migrated() -> None:
-        async with app.state.ctx.pool.acquire() as connection:
-            await connection.fetchval("SELECT 1 FROM schema_migrations LIMIT 1")
+        await assert_migrated(app.state.ctx.engine)
 
     install_health(app, {"database": schema_migrated})
     install_problem_details(app)

@@ -42,24 +42,16 @@ def preflight(settings: CommonSettings, *, service: str, kafka: bool = True) -> 
 
 
 def migrate(settings: CommonSettings, *, service: str, schema: str, package: str) -> None:
-    """Create or upgrade the service's schema from the SQL files shipped in ``package``."""
-    import asyncpg
-
-    from energychain_shared.pg import asyncpg_dsn
-    from energychain_shared.pg import migrate as apply
+    """Create or upgrade the service's schema with its Alembic revisions (`energychain_shared.migrations`)."""
+    from energychain_shared.migrations import current_revision, upgrade
     from energychain_shared.runtime import preflight as reach
 
     reach(settings, kafka=False, database=True)
-
-    async def go() -> list[str]:
-        connection = await asyncpg.connect(asyncpg_dsn(settings.database_url))
-        try:
-            return await apply(connection, schema=schema, package=package)
-        finally:
-            await connection.close()
-
-    applied = asyncio.run(go())
-    print(f"energychain-{service}: migrations applied: {', '.join(applied) or 'none (up to date)'}")
+    before = current_revision(settings, package=package, schema=schema)
+    upgrade(settings, package=package, schema=schema)
+    after = current_revision(settings, package=package, schema=schema)
+    change = "up to date" if before == after else f"from {before or 'nothing'}"
+    print(f"energychain-{service}: schema {schema} at revision {after} ({change})")
 
 
 def serve(settings: CommonSettings, *, service: str, app: Any, host: str, port: int) -> None:
@@ -96,47 +88,59 @@ def run_worker(
             await worker(ctx, producer, stop)
         finally:
             await producer.stop()
-            await ctx.pool.close()
+            await ctx.close()
 
     asyncio.run(go())
 
 
-async def consume_and_relay(
-    consumer: Any, *, stop: asyncio.Event, handle: Callable[[dict], Awaitable[Any]],
-    after: Callable[[], Awaitable[Any]], log: Any, every_s: float = 1.0,
-) -> None:
-    """Poll, handle, commit offsets (after the handler's effects are durable), then ``after`` (e.g. the outbox relay).
+def _load(target: str) -> Any:
+    """``"package.module:name"`` imported when a command runs, never at import time."""
+    from importlib import import_module
 
-    ``after`` also runs every ``every_s`` seconds while nothing arrives, so work decided
-    elsewhere (an API's outbox rows, scheduled steps) is never left waiting for traffic.
-    A failed batch is retried from the committed offsets after a pause (`poll_until_stopped`).
+    module, _, name = target.partition(":")
+    return getattr(import_module(module), name)
+
+
+def service_app(
+    *, service: str, settings: Callable[[], CommonSettings], package: str, schema: Callable[[Any], str],
+    address: Callable[[Any], tuple[str, int]], api: str, context: str, worker: str,
+    serve_help: str, worker_help: str, check: Callable[[Any], None] | None = None, help: str | None = None,
+) -> typer.Typer:
+    """The commands every stream service has: preflight, migrate, serve, worker; the service adds its own.
+
+    ``api``, ``context`` and ``worker`` name (``module:attr``) the app factory, the context
+    builder and the worker coroutine; ``check`` is a service's extra preflight step.
     """
-    from energychain_shared.kafka import commit_after_effects, pause_unless_stopped, poll_until_stopped
+    app = typer.Typer(add_completion=False, no_args_is_help=True, help=help)
 
-    lock = asyncio.Lock()
+    def ready(loaded: Any) -> None:
+        preflight(loaded, service=service)
+        if check is not None:
+            check(loaded)
 
-    async def step() -> None:
-        async with lock:
-            await after()
+    @app.command("preflight")
+    def preflight_command() -> None:
+        """Check settings, Kafka, PostgreSQL, the registry and the keys; one clear line on failure."""
+        ready(settings())
+        print(f"energychain-{service}: preflight ok")
 
-    async def periodically() -> None:
-        while not stop.is_set():
-            try:
-                await step()
-            except Exception:  # state and outbox are durable: the next step retries
-                log.exception("periodic step failed; retrying")
-            await pause_unless_stopped(stop, every_s)
+    @app.command("migrate")
+    def migrate_command() -> None:
+        """Create or upgrade the service's PostgreSQL schema (Alembic; EC_<SERVICE>_DB_SCHEMA)."""
+        loaded = settings()
+        migrate(loaded, service=service, schema=schema(loaded), package=package)
 
-    async def on_batches(batches: dict) -> None:
-        await handle(batches)
-        await commit_after_effects(consumer)
-        await step()
+    @app.command("serve", help=serve_help)
+    def serve_command() -> None:
+        loaded = settings()
+        ready(loaded)
+        host, port = address(loaded)
+        serve(loaded, service=service, app=_load(api)(loaded), host=host, port=port)
 
-    ticker = asyncio.create_task(periodically())
-    await consumer.start()
-    try:
-        await poll_until_stopped(consumer, stop, on_batches, what="batch")
-    finally:
-        stop.set()
-        await consumer.stop()
-        await ticker
+    @app.command("worker", help=worker_help)
+    def worker_command() -> None:
+        loaded = settings()
+        ready(loaded)
+        run_worker(loaded, service=service, build_context=_load(context), worker=_load(worker))
+
+    return app

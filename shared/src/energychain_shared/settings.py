@@ -90,6 +90,11 @@ class CommonSettings(BaseSettings):
             f"@{self.pg_host}:{self.pg_port}/{self.pg_database}"
         )
 
+    @property
+    def asyncpg_dsn(self) -> str:
+        """The same database as a plain DSN, for asyncpg where it is used directly (COPY, the hot paths)."""
+        return self.database_url.replace("postgresql+asyncpg://", "postgresql://", 1)
+
 
 SettingsT = TypeVar("SettingsT", bound=BaseSettings)
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import asyncpg
 import httpx
 
-from energychain_shared.pg import asyncpg_dsn, create_database, drop_database
+from energychain_shared.pg import create_database, drop_database
 from energychain_shared.settings import REPO_ROOT, CommonSettings
 
 BIN = REPO_ROOT / ".venv" / "bin"
@@ -65,7 +65,7 @@ class Sandbox:
             "EC_WITNESS_USERS_FILE": str(run_dir / "users.json"),
             **(extra_env or {}),
         }
-        admin_dsn = asyncpg_dsn(settings.database_url)
+        admin_dsn = settings.asyncpg_dsn
         users = [u for u in json.loads(USERS_FILE.read_text())["users"] if u["role"] in roles]
         users_file = run_dir / "users.json"
         users_file.write_text(json.dumps({"users": users}))

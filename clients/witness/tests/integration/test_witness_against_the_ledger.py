@@ -20,7 +20,7 @@ from energychain_ledger.settings import LedgerSettings
 from energychain_shared import keys as key_files
 from energychain_shared.events import Transfer, encode
 from energychain_shared.ledger_client import signed_append
-from energychain_shared.pg import asyncpg_dsn, create_database, drop_database
+from energychain_shared.pg import create_database, drop_database
 from energychain_shared.tlog import merkle, note as notes
 from energychain_shared.tlog.bundles import verify_bundle
 from energychain_witness.client import LedgerClient
@@ -40,7 +40,7 @@ async def system(infrastructure, tmp_path):
     for name in (key_files.TOKEN_KEY, *key_files.SERVICE_KEYS):
         key_files.ensure_key_pair(keys_dir, name)
     database = f"{infrastructure.pg_database}_witness_{uuid.uuid4().hex[:8]}"
-    admin = asyncpg_dsn(infrastructure.database_url)
+    admin = infrastructure.asyncpg_dsn
     await create_database(admin, database)
     settings = LedgerSettings(**{**infrastructure.model_dump(), "keys_dir": keys_dir, "pg_database": database})
     await asyncio.to_thread(upgrade_to_head, settings)

@@ -7,7 +7,7 @@ import secrets
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from energychain_shared.events import canonical_json
+from energychain_shared.rules import canonical_json
 from energychain_shared.tlog import merkle, note
 from energychain_shared.tlog.heads import blinded_channel_id
 

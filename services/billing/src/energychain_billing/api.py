@@ -13,15 +13,20 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from energychain_shared.auth import Principal, Role, require_role
-from energychain_shared.pg import relay
 from energychain_shared.registry import Resident
 from energychain_shared.problems import problem_response
+from energychain_shared.outbox import relay
 from energychain_shared.service_api import create_service_app
 
-from energychain_billing import invoice_pdf, metrics, service
+from energychain_billing import invoice_pdf, metrics, views
 from energychain_billing.bootstrap import build_context
+from energychain_billing.context import BillingContext
 from energychain_billing.domain import greenbutton
-from energychain_billing.domain.payments import InvalidPayment, parse_amount_cents, parse_method, request_fingerprint
+from energychain_billing.domain.payments import (
+    BillingNotStarted, IdempotencyKeyReused, InvalidPayment, NotAResident, PaymentRefused, UnknownInvoice,
+    parse_amount_cents, parse_method, request_fingerprint,
+)
+from energychain_billing.payments import PaymentRequest, record_payment
 from energychain_billing.settings import BillingSettings
 
 log = logging.getLogger(__name__)
@@ -38,6 +43,11 @@ class PaymentBody(BaseModel):
     method: Any = Field(description="card, venmo, zelle or ach")
     invoice_id: str | None = Field(default=None, max_length=128)
 
+
+# The HTTP status of each refusal of a payment (domain errors carry none).
+REFUSAL_STATUS: dict[type[PaymentRefused], int] = {
+    InvalidPayment: 422, NotAResident: 403, BillingNotStarted: 409, IdempotencyKeyReused: 409, UnknownInvoice: 404,
+}
 
 ResidentPrincipal = Annotated[Principal, Depends(require_role(Role.RESIDENT))]
 MunicipalityPrincipal = Annotated[Principal, Depends(require_role(Role.MUNICIPALITY))]
@@ -64,19 +74,19 @@ def _instant(value: str, field: str) -> datetime:
         raise _refusal(422, field, "must be an ISO-8601 date or time") from None
 
 
-def create_app(settings: BillingSettings, *, context: service.BillingContext | None = None, producer=None) -> FastAPI:
+def create_app(settings: BillingSettings, *, context: BillingContext | None = None, producer=None) -> FastAPI:
     """Billing's FastAPI app; the lifespan builds the context and producer unless given (tests)."""
 
     app = create_service_app(settings, title="EnergyChain billing", build_context=build_context, context=context,
                              producer_client_id="billing-api", producer=producer)
 
-    @app.exception_handler(service.PaymentRefused)
-    async def refused(request: Request, error: service.PaymentRefused) -> Response:
+    @app.exception_handler(PaymentRefused)
+    async def refused(request: Request, error: PaymentRefused) -> Response:
         metrics.PAYMENTS_REFUSED.labels(error.field).inc()
-        return problem_response(error.status, f"{error.field}: {error.message}", field=error.field,
+        return problem_response(REFUSAL_STATUS[type(error)], f"{error.field}: {error.message}", field=error.field,
                                 instance=request.url.path)
 
-    def ctx(request: Request) -> service.BillingContext:
+    def ctx(request: Request) -> BillingContext:
         return request.app.state.ctx
 
     def resident_of(request: Request, principal: Principal) -> Resident:
@@ -91,7 +101,7 @@ def create_app(settings: BillingSettings, *, context: service.BillingContext | N
         """Account header: who, where, the contract and the current rate; balance and past-due flag."""
         resident = resident_of(request, principal)
         context = ctx(request)
-        _, position, now = await service.invoices_of(context, resident.house_id)
+        _, position, now = await views.invoices_of(context, resident.house_id)
         tariff = context.tariff(resident)
         rate = tariff.rate_at(now) if now is not None else tariff.rate_for_year(1)
         contract = resident.contract
@@ -109,7 +119,7 @@ def create_app(settings: BillingSettings, *, context: service.BillingContext | N
     async def charges(request: Request, principal: ResidentPrincipal) -> dict[str, Any]:
         """Current charges: balance, past-due flag and the latest invoice."""
         resident = resident_of(request, principal)
-        summaries, position, _ = await service.invoices_of(ctx(request), resident.house_id)
+        summaries, position, _ = await views.invoices_of(ctx(request), resident.house_id)
         latest = summaries[-1] if summaries else None
         return {
             "balance_cents": position.balance_cents, "past_due": position.past_due,
@@ -120,13 +130,13 @@ def create_app(settings: BillingSettings, *, context: service.BillingContext | N
     @app.get("/resident/invoices", tags=["resident"])
     async def invoices(request: Request, principal: ResidentPrincipal) -> list[dict[str, Any]]:
         """Every invoice, oldest first, with what is paid and outstanding."""
-        summaries, _, _ = await service.invoices_of(ctx(request), resident_of(request, principal).house_id)
+        summaries, _, _ = await views.invoices_of(ctx(request), resident_of(request, principal).house_id)
         return summaries
 
     @app.get("/resident/invoices/{invoice_id}", tags=["resident"])
     async def invoice(invoice_id: str, request: Request, principal: ResidentPrincipal) -> dict[str, Any]:
         """One invoice with its numbered lines."""
-        detail = await service.invoice_detail(ctx(request), resident_of(request, principal).house_id, invoice_id)
+        detail = await views.invoice_detail(ctx(request), resident_of(request, principal).house_id, invoice_id)
         if detail is None:
             raise _refusal(404, "invoice_id", f"no invoice {invoice_id!r} on this account")
         return detail
@@ -137,7 +147,7 @@ def create_app(settings: BillingSettings, *, context: service.BillingContext | N
         """One invoice as a PDF to download: account, period, dates, numbered lines, totals, any past-due notice."""
         resident = resident_of(request, principal)
         context = ctx(request)
-        detail = await service.invoice_detail(context, resident.house_id, invoice_id)
+        detail = await views.invoice_detail(context, resident.house_id, invoice_id)
         if detail is None:
             raise _refusal(404, "invoice_id", f"no invoice {invoice_id!r} on this account")
         account = invoice_pdf.InvoiceAccount(
@@ -162,7 +172,7 @@ def create_app(settings: BillingSettings, *, context: service.BillingContext | N
     ) -> list[dict[str, Any]]:
         """PPA energy and its cost by invoiced month (the energy cost chart)."""
         first, last = _month(start, "from"), _month(end, "to")
-        summaries, _, _ = await service.invoices_of(ctx(request), resident_of(request, principal).house_id)
+        summaries, _, _ = await views.invoices_of(ctx(request), resident_of(request, principal).house_id)
         return [
             {"period": s["period"], "energy_wh": s["energy_wh"], "amount_cents": s["new_charges_cents"]}
             for s in summaries
@@ -176,16 +186,12 @@ def create_app(settings: BillingSettings, *, context: service.BillingContext | N
     ) -> JSONResponse:
         """Pay any amount (partial or more than due) by card, Venmo, Zelle or ACH, exactly once per key."""
         resident = resident_of(request, principal)
-        try:
-            amount_cents = parse_amount_cents(body.amount)
-            method = parse_method(body.method)
-        except InvalidPayment as error:
-            metrics.PAYMENTS_REFUSED.labels(error.field).inc()
-            raise _refusal(422, error.field, error.message) from None
+        amount_cents = parse_amount_cents(body.amount)  # InvalidPayment: 422 naming the field
+        method = parse_method(body.method)
         context = ctx(request)
-        payment, created = await service.record_payment(
+        payment, created = await record_payment(
             context,
-            service.PaymentRequest(
+            PaymentRequest(
                 house_id=resident.house_id, idempotency_key=idempotency_key,
                 fingerprint=request_fingerprint(amount_cents=amount_cents, method=method, invoice_id=body.invoice_id),
                 amount_cents=amount_cents, method=method, invoice_id=body.invoice_id,
@@ -194,10 +200,10 @@ def create_app(settings: BillingSettings, *, context: service.BillingContext | N
         if created:
             metrics.PAYMENTS.labels(method).inc()
             try:
-                await relay(context.pool, request.app.state.producer, schema=settings.billing_db_schema)
+                await relay(context.engine, request.app.state.producer, schema=settings.billing_db_schema)
             except Exception:  # committed in the outbox: the worker's relay publishes it
                 log.exception("publishing the payment failed; left in the outbox")
-        _, position, _ = await service.invoices_of(context, resident.house_id)
+        _, position, _ = await views.invoices_of(context, resident.house_id)
         return JSONResponse(
             status_code=201 if created else 200, content={**payment, "balance_cents": position.balance_cents}
         )
@@ -205,7 +211,7 @@ def create_app(settings: BillingSettings, *, context: service.BillingContext | N
     @app.get("/resident/payments", tags=["resident"])
     async def payments(request: Request, principal: ResidentPrincipal) -> list[dict[str, Any]]:
         """Payment history, oldest first."""
-        return await service.payments_of(ctx(request), resident_of(request, principal).house_id)
+        return await views.payments_of(ctx(request), resident_of(request, principal).house_id)
 
     @app.get("/resident/usage", tags=["resident"])
     async def usage(
@@ -220,7 +226,7 @@ def create_app(settings: BillingSettings, *, context: service.BillingContext | N
             raise _refusal(422, "to", "must be after from")
         if last - first > MAX_HOURLY_SPAN:
             raise _refusal(422, "to", f"the range is limited to {MAX_HOURLY_SPAN.days} days")
-        return await service.usage(
+        return await views.usage(
             ctx(request), resident_of(request, principal), start=first, end=last, granularity=granularity
         )
 
@@ -243,7 +249,7 @@ def create_app(settings: BillingSettings, *, context: service.BillingContext | N
             kind = greenbutton.export_format(format)
         except greenbutton.InvalidExport as error:
             raise _refusal(422, error.field, error.message) from None
-        hours = await service.usage(context, resident, start=span.start, end=span.end, granularity="hour")
+        hours = await views.usage(context, resident, start=span.start, end=span.end, granularity="hour")
         export = await asyncio.to_thread(greenbutton.render, span, hours, house_id=resident.house_id, fmt=kind)
         return Response(export.body, media_type=export.media_type, headers={
             "Content-Disposition": f'attachment; filename="{export.filename}"', "Cache-Control": "private, no-store",
@@ -254,12 +260,12 @@ def create_app(settings: BillingSettings, *, context: service.BillingContext | N
     async def municipal_accounts(request: Request, principal: MunicipalityPrincipal) -> list[dict[str, Any]]:
         """Balance and past-due status of every resident of the caller's municipality."""
         residents = [r for r in ctx(request).registry.residents if r.municipality_id == principal.municipality_id]
-        return await service.account_rows(ctx(request), residents)
+        return await views.account_rows(ctx(request), residents)
 
     # ----------------------------------------------------------------------- gsa
     @app.get("/gsa/accounts", tags=["gsa"])
     async def all_accounts(request: Request, _principal: GsaPrincipal) -> list[dict[str, Any]]:
         """Balance and past-due status of every resident of the program."""
-        return await service.account_rows(ctx(request), list(ctx(request).registry.residents))
+        return await views.account_rows(ctx(request), list(ctx(request).registry.residents))
 
     return app

@@ -18,13 +18,12 @@ import uuid
 from datetime import datetime
 from pathlib import Path
 
-import asyncpg
-
-from energychain_shared import keys, topics
+from energychain_shared import keys, outbox, topics
 from energychain_shared.kafka import delete_topics, ensure_topics, make_producer
-from energychain_shared.pg import migrate
+from energychain_shared.migrations import drop_schema, upgrade_async
 from energychain_shared.settings import REPO_ROOT
 
+from energychain_billing.adapters import repository
 from energychain_billing.bootstrap import build_context
 from energychain_billing.settings import BillingSettings
 from energychain_billing.worker import run_worker
@@ -53,9 +52,7 @@ def _replay(settings: BillingSettings, data_dir: Path, *, houses: int, days: int
 
 
 async def _bill(settings: BillingSettings, last_watermark: str) -> tuple[float, int]:
-    connection = await asyncpg.connect(settings.asyncpg_dsn)
-    await migrate(connection, schema=settings.billing_db_schema, package="energychain_billing")
-    await connection.execute(f'SET search_path TO "{settings.billing_db_schema}"')
+    await upgrade_async(settings, package="energychain_billing", schema=settings.billing_db_schema)
     ctx = await build_context(settings, pool_size=4)
     producer = make_producer(settings, client_id="billing-bench")
     await producer.start()
@@ -65,24 +62,23 @@ async def _bill(settings: BillingSettings, last_watermark: str) -> tuple[float, 
     try:
         target = topics.METER_READINGS.partitions
         while True:
-            done = await connection.fetchval(
-                "SELECT count(*) FROM progress WHERE watermark >= $1", datetime.fromisoformat(last_watermark)
-            )
-            pending = await connection.fetchval("SELECT count(*) FROM outbox WHERE NOT published")
-            if done == target and pending == 0:
+            async with ctx.engine.connect() as connection:
+                done = await repository.partitions_at(connection, datetime.fromisoformat(last_watermark))
+                waiting = await outbox.pending(connection)
+            if done == target and waiting == 0:
                 break
             if task.done():
                 task.result()
             await asyncio.sleep(0.2)
         elapsed = time.perf_counter() - started
-        invoices = await connection.fetchval("SELECT count(*) FROM invoices")
+        async with ctx.engine.connect() as connection:
+            invoices = await repository.invoice_count(connection)
     finally:
         stop.set()
         await task
         await producer.stop()
-        await ctx.pool.close()
-        await connection.execute(f'DROP SCHEMA "{settings.billing_db_schema}" CASCADE')
-        await connection.close()
+        await ctx.close()
+        await drop_schema(settings, settings.billing_db_schema)
     return elapsed, invoices
 
 

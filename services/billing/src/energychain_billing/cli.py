@@ -7,10 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from energychain_shared import service_cli
-
-app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
-SERVICE = "billing"
+from energychain_shared.service_cli import service_app
 
 
 def _settings():
@@ -21,40 +18,15 @@ def _settings():
     return load_settings(BillingSettings)
 
 
-@app.command()
-def preflight() -> None:
-    """Check settings, Kafka, PostgreSQL, the registry and the keys; one clear line on failure."""
-    service_cli.preflight(_settings(), service=SERVICE)
-    print("energychain-billing: preflight ok")
-
-
-@app.command()
-def migrate() -> None:
-    """Create or upgrade billing's PostgreSQL schema (EC_BILLING_DB_SCHEMA, default `billing`)."""
-    settings = _settings()
-    service_cli.migrate(settings, service=SERVICE, schema=settings.billing_db_schema, package="energychain_billing")
-
-
-@app.command()
-def serve() -> None:
-    """Serve the resident, municipality and GSA API (EC_BILLING_HOST:EC_BILLING_PORT)."""
-    from energychain_billing.api import create_app
-
-    settings = _settings()
-    service_cli.preflight(settings, service=SERVICE)
-    service_cli.serve(settings, service=SERVICE, app=create_app(settings), host=settings.billing_host,
-                      port=settings.billing_port)
-
-
-@app.command()
-def worker() -> None:
-    """Run the stream worker: readings and watermarks (invoices, past due), trade settlements."""
-    from energychain_billing.bootstrap import build_context
-    from energychain_billing.worker import run_worker
-
-    settings = _settings()
-    service_cli.preflight(settings, service=SERVICE)
-    service_cli.run_worker(settings, service=SERVICE, build_context=build_context, worker=run_worker)
+app = service_app(
+    service="billing", settings=_settings, package="energychain_billing",
+    schema=lambda s: s.billing_db_schema, address=lambda s: (s.billing_host, s.billing_port),
+    api="energychain_billing.api:create_app", context="energychain_billing.bootstrap:build_context",
+    worker="energychain_billing.worker:run_worker",
+    serve_help="Serve the resident, municipality and GSA API (EC_BILLING_HOST:EC_BILLING_PORT).",
+    worker_help="Run the stream worker: readings and watermarks (invoices, past due), trade settlements.",
+    help=__doc__,
+)
 
 
 @app.command()

@@ -6,7 +6,6 @@ from datetime import timedelta
 
 from pydantic import Field
 
-from energychain_shared.pg import asyncpg_dsn
 from energychain_shared.settings import CommonSettings
 
 
@@ -29,8 +28,3 @@ class BillingSettings(CommonSettings):
     def grace(self) -> timedelta:
         """The grace period after a period's end."""
         return timedelta(hours=self.billing_grace_hours)
-
-    @property
-    def asyncpg_dsn(self) -> str:
-        """A plain DSN for asyncpg."""
-        return asyncpg_dsn(self.database_url)

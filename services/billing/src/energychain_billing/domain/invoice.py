@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Literal
 
@@ -52,6 +51,11 @@ class InvoiceDraft:
     def own_charges_cents(self) -> int:
         """This invoice's own charges: new charges less trade credits (no balance forward)."""
         return sum(line.amount_cents for line in self.lines if line.kind != "balance_forward")
+
+    @property
+    def ppa_energy_wh(self) -> int:
+        """The energy of the period's own PPA energy lines (what the energy cost chart shows)."""
+        return sum(line.energy_wh or 0 for line in self.lines if line.kind == "ppa_energy")
 
     @property
     def total_cents(self) -> int:
@@ -120,11 +124,6 @@ def compose_invoice(
     return InvoiceDraft(lines=tuple(lines))
 
 
-def due_at(issued_at: datetime, *, due_days: int) -> datetime:
-    """Payment is due ``due_days`` after issue."""
-    return issued_at + timedelta(days=due_days)
-
-
 def unpaid_by_invoice(invoices: Sequence[tuple[str, int]], *, paid_cents: int) -> dict[str, int]:
     """Allocate payments and credits to invoices oldest first; what each still has unpaid.
 
@@ -141,15 +140,6 @@ def unpaid_by_invoice(invoices: Sequence[tuple[str, int]], *, paid_cents: int) -
         pool -= applied
         unpaid[invoice_id] = own - applied
     return unpaid
-
-
-def oldest_open_invoice(invoices: Sequence[tuple[str, int]], *, paid_cents: int) -> str | None:
-    """The invoice the next payment is allocated to, if any has something unpaid."""
-    for invoice_id, unpaid in unpaid_by_invoice(invoices, paid_cents=paid_cents).items():
-        if unpaid > 0:
-            return invoice_id
-    return None
-
 
 
 def draft_invoice(

@@ -10,13 +10,33 @@ METHODS = ("card", "venmo", "zelle", "ach")
 _AMOUNT = re.compile(r"^[0-9]{1,9}(\.[0-9]{1,2})?$")
 
 
-class InvalidPayment(ValueError):
-    """A payment request that cannot be accepted; ``field`` names the culprit."""
+class PaymentRefused(Exception):
+    """A payment that cannot be taken; ``field`` names the culprit, ``message`` the rule."""
 
     def __init__(self, field: str, message: str) -> None:
         super().__init__(f"{field}: {message}")
         self.field = field
         self.message = message
+
+
+class InvalidPayment(PaymentRefused, ValueError):
+    """The request itself is malformed (amount, method)."""
+
+
+class NotAResident(PaymentRefused):
+    """The caller has no house in the program."""
+
+
+class BillingNotStarted(PaymentRefused):
+    """The house has no meter readings yet, so it has no account to pay into."""
+
+
+class IdempotencyKeyReused(PaymentRefused):
+    """The key was already used for a payment with other terms."""
+
+
+class UnknownInvoice(PaymentRefused):
+    """The payment names an invoice that is not the house's."""
 
 
 def parse_amount_cents(amount: object) -> int:

@@ -1,12 +1,13 @@
 """The PPA tariff: contract years, escalated rates, billed energy, rounding to the cent.
 
 Decisions (see README):
-- Contract year n of an hour is decided by the hour's interval start: year n begins at
-  local midnight (municipality zone) of the n-1th anniversary of the contract start date.
-  Hours before the start date are billed in year 1. A 29 February start has its
-  anniversary on 28 February in common years.
+- Contract year n of an hour is decided by the hour's interval start, by the rule of
+  `energychain_shared.rules` (the market's too): year n begins at local midnight
+  (municipality zone) of the n-1th anniversary of the contract start date; hours before
+  the start date are billed in year 1; a 29 February start has its anniversary on
+  28 February in common years.
 - The escalated rate is rate x (1 + escalator)^(n-1), rounded half-up to 6 decimal
-  places (the precision of rates on invoices, in micro-dollars per kWh).
+  places (the precision of rates on invoices, in micro-dollars per kWh; `rules.escalated_rate`).
 - A month that spans an anniversary is billed per hour at that hour's rate: one
   energy line per contract year, each rounded on its own.
 - Amounts round half-up to the cent per line; ties round away from zero for negatives.
@@ -14,14 +15,13 @@ Decisions (see README):
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, datetime, time, timezone
+from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Literal
 from zoneinfo import ZoneInfo
 
-from energychain_shared.registry import escalated_rate
+from energychain_shared.rules import contract_year_at, escalated_rate, year_start
 
 BillingBasis = Literal["delivered", "all_consumption"]
 WH_PER_KWH = Decimal(1000)
@@ -39,20 +39,18 @@ class Tariff:
 
     def anniversary(self, years: int) -> datetime:
         """Start (UTC) of contract year ``years + 1``: local midnight of the anniversary."""
-        try:
-            day = self.start_date.replace(year=self.start_date.year + years)
-        except ValueError:  # 29 February in a common year
-            day = date(self.start_date.year + years, 2, 28)
-        return datetime.combine(day, time(0), tzinfo=self.zone).astimezone(timezone.utc)
+        return year_start(self.start_date, years + 1, self.zone)
 
     def contract_year(self, instant: datetime) -> int:
         """Contract year (1-based) of the hour starting at ``instant``."""
-        local_year = instant.astimezone(self.zone).year
-        years = max(0, local_year - self.start_date.year + 1)
-        # The anniversary in the instant's own calendar year may lie ahead of it.
-        while years > 0 and self.anniversary(years) > instant:
-            years -= 1
-        return years + 1
+        return contract_year_at(self.start_date, instant, self.zone)
+
+    def anniversaries_before(self, end: datetime) -> list[datetime]:
+        """The starts (UTC) of contract years 2, 3, ... that lie before ``end``, in order."""
+        cuts = []
+        while (cut := self.anniversary(len(cuts) + 1)) < end:
+            cuts.append(cut)
+        return cuts
 
     def rate_for_year(self, year: int) -> Decimal:
         """The escalated rate of contract year ``year``, half-up to 6 decimals."""
@@ -65,17 +63,6 @@ class Tariff:
     def billed_wh(self, *, home_wh: int, grid_import_wh: int) -> int:
         """Energy billed for one hour under this contract's basis."""
         return billed_wh(home_wh=home_wh, grid_import_wh=grid_import_wh, basis=self.basis)
-
-    def year_segments(self, start: datetime, end: datetime) -> list[tuple[int, datetime, datetime]]:
-        """Split [start, end) at contract anniversaries: (contract year, from, to) pieces."""
-        segments = []
-        cursor = start
-        while cursor < end:
-            year = self.contract_year(cursor)
-            boundary = min(end, self.anniversary(year))  # contract year n ends at anniversary n
-            segments.append((year, cursor, boundary))
-            cursor = boundary
-        return segments
 
 
 def billed_wh(*, home_wh: int, grid_import_wh: int, basis: BillingBasis) -> int:
@@ -95,12 +82,3 @@ def round_cents(amount_usd: Decimal) -> int:
 def energy_amount_cents(energy_wh: int, rate_usd_per_kwh: Decimal) -> int:
     """Price of ``energy_wh`` at ``rate_usd_per_kwh``, rounded half-up to the cent."""
     return round_cents(Decimal(energy_wh) / WH_PER_KWH * rate_usd_per_kwh)
-
-
-def wh_by_contract_year(tariff: Tariff, hours: Iterable[tuple[datetime, int]]) -> dict[int, int]:
-    """Sum (interval start, billed Wh) pairs by the contract year of each hour."""
-    totals: dict[int, int] = {}
-    for instant, wh in hours:
-        year = tariff.contract_year(instant)
-        totals[year] = totals.get(year, 0) + wh
-    return dict(sorted(totals.items()))

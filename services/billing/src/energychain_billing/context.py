@@ -1,0 +1,58 @@
+"""What billing's use cases share: settings, the program registry, the engine, the signing key."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from energychain_shared import events, topics
+from energychain_shared.outbox import OutboxRow, outbox_row
+from energychain_shared.registry import Registry, Resident
+
+from energychain_billing.domain.schedule import Schedule
+from energychain_billing.domain.tariff import Tariff
+from energychain_billing.settings import BillingSettings
+
+
+@dataclass
+class BillingContext:
+    """Settings, the program registry, the engine (billing's schema) and billing's signing key."""
+
+    settings: BillingSettings
+    registry: Registry
+    engine: AsyncEngine
+    signing_key: Ed25519PrivateKey
+
+    @cached_property
+    def schedules(self) -> dict[str, Schedule]:
+        """The billing calendar of each municipality."""
+        return {
+            m.municipality_id: Schedule(zone=m.zone, grace=self.settings.grace, due_days=self.settings.billing_due_days)
+            for m in self.registry.municipalities
+        }
+
+    def resident(self, house_id: str) -> Resident | None:
+        """The registered resident of ``house_id``, if any."""
+        return self.registry.by_house.get(house_id)
+
+    def tariff(self, resident: Resident) -> Tariff:
+        """The pricing terms of a resident's contract."""
+        contract = resident.contract
+        return Tariff(
+            rate_usd_per_kwh=contract.rate_usd_per_kwh,
+            escalator_percent=contract.escalator_percent,
+            start_date=contract.start_date,
+            zone=self.schedules[resident.municipality_id].zone,
+            basis=contract.billing_basis,
+        )
+
+    def outbox(self, topic: topics.Topic, event: events.Event, *, partition: int | None = None) -> OutboxRow:
+        """The outbox row publishing ``event`` on billing's name for ``topic``."""
+        return outbox_row(self.settings.topic(topic), event, partition=partition)
+
+    async def close(self) -> None:
+        """Release the engine's connections."""
+        await self.engine.dispose()

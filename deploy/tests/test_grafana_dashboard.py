@@ -9,14 +9,14 @@ import asyncpg
 import pytest
 import yaml
 
-from energychain_shared.pg import migrate
+from energychain_shared.migrations import upgrade_async
 from energychain_shared.settings import REPO_ROOT
 
 GRAFANA = REPO_ROOT / "deploy" / "grafana"
 DASHBOARD = json.loads((GRAFANA / "dashboards" / "gsa.json").read_text())
 COMPOSE = yaml.safe_load((REPO_ROOT / "docker-compose.yml").read_text())
 # The schemas the board reads, and the package whose migrations create each.
-SCHEMAS = {"market": "energychain_market.adapters", "escrow": "energychain_escrow"}
+SCHEMAS = {"market": "energychain_market", "escrow": "energychain_escrow"}
 
 
 def dashboard_queries() -> list[tuple[str, str]]:
@@ -48,7 +48,7 @@ async def test_every_dashboard_query_runs_on_the_migrated_schemas(infrastructure
     connection = await asyncpg.connect(infrastructure.asyncpg_dsn)
     try:
         for schema, package in SCHEMAS.items():
-            await migrate(connection, schema=f"{schema}_grafana_{suffix}", package=package)
+            await upgrade_async(infrastructure, package=package, schema=f"{schema}_grafana_{suffix}")
         for title, sql in dashboard_queries():
             for schema in SCHEMAS:
                 sql = re.sub(rf"\b{schema}\.", f"{schema}_grafana_{suffix}.", sql)

@@ -259,43 +259,41 @@ async def test_a_scratch_database_is_dropped_even_while_a_session_of_ours_is_sti
 
 
 async def test_the_outbox_relay_replaces_a_producer_the_broker_refuses_and_loses_no_row(infrastructure):
-    import asyncpg
     from aiokafka import TopicPartition
     from aiokafka.errors import OutOfOrderSequenceNumber
 
+    from energychain_shared.db import make_engine
     from energychain_shared.kafka import RenewableProducer
-    from energychain_shared.pg import OUTBOX_DDL, enqueue, make_pool, outbox_row, relay
+    from energychain_shared.migrations import drop_schema
+    from energychain_shared.outbox import create_outbox, enqueue, outbox_row, pending, relay
 
     topic_name = await fresh_topic(infrastructure)
     schema = f"relay_{uuid.uuid4().hex[:8]}"
-    dsn = infrastructure.asyncpg_dsn
-    admin = await asyncpg.connect(dsn)
-    await admin.execute(f'CREATE SCHEMA "{schema}"')
-    pool = await make_pool(dsn, schema=schema)
+    engine = make_engine(infrastructure, schema=schema, pool_size=2)
     producer = RenewableProducer(infrastructure, client_id="test-relay")
     await producer.start()
     try:
-        async with pool.acquire() as connection:
-            await connection.execute(OUTBOX_DDL)
+        async with engine.begin() as connection:
+            await connection.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
+            await connection.run_sync(create_outbox)
             await enqueue(connection, [outbox_row(topic_name, reading(1, 0), partition=0)])
-        assert await relay(pool, producer, schema=schema) == 1
+        assert await relay(engine, producer, schema=schema) == 1
         broken = producer._producer
         # What a broker restart can leave behind: the producer's sequence for the partition is
         # no longer the broker's, so the broker refuses its next batch (for real, over the wire).
         broken._txn_manager._sequence_numbers[TopicPartition(topic_name, 0)] += 1000
-        async with pool.acquire() as connection:
+        async with engine.begin() as connection:
             await enqueue(connection, [outbox_row(topic_name, reading(1, h), partition=0) for h in (1, 2)])
         with pytest.raises(OutOfOrderSequenceNumber):
-            await relay(pool, producer, schema=schema)
+            await relay(engine, producer, schema=schema)
         assert producer._producer is not broken  # renewed
-        async with pool.acquire() as connection:
-            assert await connection.fetchval("SELECT count(*) FROM outbox WHERE NOT published") == 2
-        assert await relay(pool, producer, schema=schema) == 2
+        async with engine.connect() as connection:
+            assert await pending(connection) == 2
+        assert await relay(engine, producer, schema=schema) == 2
     finally:
         await producer.stop()
-        await pool.close()
-        await admin.execute(f'DROP SCHEMA "{schema}" CASCADE')
-        await admin.close()
+        await engine.dispose()
+        await drop_schema(infrastructure, schema)
     consumer = make_consumer(infrastructure, topic_name, group_id=f"g-{uuid.uuid4().hex[:6]}", client_id="c")
     await consumer.start()
     try:

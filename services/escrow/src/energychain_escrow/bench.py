@@ -14,16 +14,18 @@ from collections import defaultdict
 from datetime import date, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
-import asyncpg
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from energychain_shared import events, topics
-from energychain_shared.pg import make_pool, migrate
+from energychain_shared import db, events, migrations, topics
 from energychain_shared.registry import Contract, Municipality, Registry, Resident
 
+from energychain_escrow.adapters import repository
+from energychain_escrow.books import process
+from energychain_escrow.context import INPUT_TOPICS, EscrowContext, terms_of
 from energychain_escrow.domain.book import EscrowBook
 from energychain_escrow.domain.timeline import Fact, apply, month_end
-from energychain_escrow.service import INPUT_TOPICS, EscrowContext, ingest, process, terms_of
+from energychain_escrow.inbox import ingest
 from energychain_escrow.settings import EscrowSettings
 
 BENCH_SCHEMA = "escrow_bench"
@@ -112,14 +114,8 @@ async def run_bench(
         pure[m.municipality_id] = (len(history), book.balance_cents)
     pure_seconds = time.perf_counter() - began
 
-    connection = await asyncpg.connect(settings.asyncpg_dsn)
-    try:
-        await connection.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-        await migrate(connection, schema=schema, package="energychain_escrow")
-    finally:
-        await connection.close()
-    pool = await make_pool(settings.asyncpg_dsn, schema=schema, max_size=4)
-    ctx = EscrowContext(settings=settings, registry=registry, pool=pool, signing_key=Ed25519PrivateKey.generate())
+    ctx = EscrowContext(settings=settings, registry=registry, engine=await _fresh_schema(settings, schema),
+                        signing_key=Ed25519PrivateKey.generate())
     try:
         # Ingest as the worker would after decoding polls: per (topic, partition), in chunks of a poll's size.
         by_partition: dict[tuple[str, int], list[events.Event]] = defaultdict(list)
@@ -138,16 +134,11 @@ async def run_bench(
         began = time.perf_counter()
         made = await process(ctx)
         process_seconds = time.perf_counter() - began
-        async with pool.acquire() as connection:
-            outbox = await connection.fetchval("SELECT count(*) FROM outbox")
-            stored = {
-                r["municipality_id"]: (r["n"], r["balance"]) for r in await connection.fetch(
-                    "SELECT b.municipality_id, (b.state->>'balance_cents')::bigint AS balance, "
-                    "(SELECT count(*) FROM movements v WHERE v.municipality_id = b.municipality_id) AS n FROM books b"
-                )
-            }
+        async with ctx.engine.connect() as connection:
+            outbox = await repository.outbox_size(connection)
+            stored = await repository.books_at_a_glance(connection)
     finally:
-        await pool.close()
+        await ctx.close()
     if stored != pure:  # the database path must make exactly the pure history
         raise RuntimeError(f"escrow through the database differs from the pure rules: {stored} != {pure}")
     figures = {
@@ -162,3 +153,12 @@ async def run_bench(
         if not quiet:
             print(f"{key:>24}: {value}")
     return figures
+
+
+async def _fresh_schema(settings: EscrowSettings, schema: str) -> AsyncEngine:
+    """An engine on ``schema``, emptied and migrated to the head revision."""
+    engine = db.make_engine(settings, schema=schema, pool_size=4)
+    async with engine.begin() as connection:
+        await repository.drop_schema(connection, schema)
+    await migrations.upgrade_async(settings, package="energychain_escrow", schema=schema)
+    return engine

@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-from energychain_shared import keys
-from energychain_shared.pg import make_pool
+from energychain_shared import db, keys
 from energychain_shared.registry import load_registry
 
 from energychain_escrow import SERVICE_NAME
-from energychain_escrow.service import EscrowContext
+from energychain_escrow.context import EscrowContext
 from energychain_escrow.settings import EscrowSettings
 
 
 async def build_context(settings: EscrowSettings, *, pool_size: int = 5) -> EscrowContext:
-    """Pool, registry and signing key for the use cases."""
+    """Engine, registry and signing key for the use cases."""
     return EscrowContext(
         settings=settings,
         registry=load_registry(settings.registry_path),
-        pool=await make_pool(settings.asyncpg_dsn, schema=settings.escrow_db_schema, max_size=pool_size),
+        engine=db.make_engine(settings, schema=settings.escrow_db_schema, pool_size=pool_size),
         signing_key=keys.load_private_key(settings.resolved_keys_dir, SERVICE_NAME),
     )

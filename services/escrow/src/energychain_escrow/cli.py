@@ -1,4 +1,4 @@
-"""`energychain-escrow`: migrate, serve the API, run the stream worker, preflight, benchmark."""
+"""`energychain-escrow`: preflight, migrate, serve the API, run the stream worker, benchmark."""
 
 from __future__ import annotations
 
@@ -9,9 +9,6 @@ import typer
 
 from energychain_shared import service_cli
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
-SERVICE = "escrow"
-
 
 def _settings():
     from energychain_shared.settings import load_settings
@@ -21,40 +18,16 @@ def _settings():
     return load_settings(EscrowSettings)
 
 
-@app.command()
-def preflight() -> None:
-    """Check settings, Kafka, PostgreSQL, the registry and the keys; one clear line on failure."""
-    service_cli.preflight(_settings(), service=SERVICE)
-    print("energychain-escrow: preflight ok")
-
-
-@app.command()
-def migrate() -> None:
-    """Create or upgrade escrow's PostgreSQL schema (EC_ESCROW_DB_SCHEMA, default `escrow`)."""
-    settings = _settings()
-    service_cli.migrate(settings, service=SERVICE, schema=settings.escrow_db_schema, package="energychain_escrow")
-
-
-@app.command()
-def serve() -> None:
-    """Serve the municipality and GSA API (EC_ESCROW_HOST:EC_ESCROW_PORT)."""
-    from energychain_escrow.api import create_app
-
-    settings = _settings()
-    service_cli.preflight(settings, service=SERVICE)
-    service_cli.serve(settings, service=SERVICE, app=create_app(settings), host=settings.escrow_host,
-                      port=settings.escrow_port)
-
-
-@app.command()
-def worker() -> None:
-    """Run the stream worker: billing's payments, invoices and past-due notices onto each escrow account."""
-    from energychain_escrow.bootstrap import build_context
-    from energychain_escrow.worker import run_worker
-
-    settings = _settings()
-    service_cli.preflight(settings, service=SERVICE)
-    service_cli.run_worker(settings, service=SERVICE, build_context=build_context, worker=run_worker)
+app = service_cli.service_app(
+    service="escrow", settings=_settings, package="energychain_escrow",
+    schema=lambda settings: settings.escrow_db_schema,
+    address=lambda settings: (settings.escrow_host, settings.escrow_port),
+    api="energychain_escrow.api:create_app", context="energychain_escrow.bootstrap:build_context",
+    worker="energychain_escrow.worker:run_worker",
+    serve_help="Serve the municipality and GSA API (EC_ESCROW_HOST:EC_ESCROW_PORT).",
+    worker_help="Run the stream worker: billing's payments, invoices and past-due notices onto each escrow account.",
+    help=__doc__,
+)
 
 
 @app.command()

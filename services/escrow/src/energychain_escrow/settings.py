@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from energychain_shared.pg import asyncpg_dsn
 from energychain_shared.settings import CommonSettings
 
 
@@ -18,8 +17,3 @@ class EscrowSettings(CommonSettings):
     escrow_db_schema: str = Field(
         default="escrow", pattern=r"^[a-z_][a-z0-9_]{0,62}$", description="PostgreSQL schema of escrow's state."
     )
-
-    @property
-    def asyncpg_dsn(self) -> str:
-        """A plain DSN for asyncpg."""
-        return asyncpg_dsn(self.database_url)

@@ -7,34 +7,28 @@ import logging
 
 from aiokafka import AIOKafkaProducer
 
-from energychain_shared import events
+from energychain_shared.consumer import decode_or_skip, handled, run_streams, serialized
 from energychain_shared.kafka import make_consumer
-from energychain_shared.pg import relay
-from energychain_shared.service_cli import consume_and_relay
+from energychain_shared.outbox import relay
 
-from energychain_escrow import metrics, service
+from energychain_escrow import books, inbox, metrics
+from energychain_escrow.context import EscrowContext
 
 log = logging.getLogger(__name__)
 
 
-async def handle(ctx: service.EscrowContext, batches: dict) -> int:
-    """Take one poll's records in, partition by partition; returns the billing events kept."""
+async def take_in(ctx: EscrowContext, batches: dict) -> int:
+    """Take one poll's records into the inbox, partition by partition; returns the billing events kept."""
     kept = 0
     for tp, records in batches.items():
-        decoded = []
-        for record in records:
-            try:
-                decoded.append(events.decode(record.value))
-            except events.EventDecodeError as error:
-                metrics.UNDECODABLE.labels(tp.topic).inc()
-                log.warning("undecodable record skipped", extra={"topic": tp.topic, "reason": str(error)})
-        kept += await service.ingest(ctx, tp.topic, tp.partition, decoded)
+        decoded = decode_or_skip(records, topic=tp.topic, undecodable=metrics.UNDECODABLE, logger=log)
+        kept += await inbox.ingest(ctx, tp.topic, tp.partition, decoded)
     metrics.EVENTS.inc(kept)
     return kept
 
 
-async def run_worker(ctx: service.EscrowContext, producer: AIOKafkaProducer, stop: asyncio.Event) -> None:
-    """Consume until ``stop``; offsets are committed after the inbox commit; books advance after each poll."""
+async def run_worker(ctx: EscrowContext, producer: AIOKafkaProducer, stop: asyncio.Event) -> None:
+    """Consume until ``stop``: offsets committed after the inbox commit, books advanced after each poll and each second."""
     settings = ctx.settings
     consumer = make_consumer(
         settings, *ctx.input_topics(), group_id=f"{settings.topic_prefix}{settings.escrow_group}",
@@ -42,7 +36,9 @@ async def run_worker(ctx: service.EscrowContext, producer: AIOKafkaProducer, sto
     )
 
     async def advance() -> None:
-        metrics.MOVEMENTS.inc(await service.process(ctx))
-        await relay(ctx.pool, producer, schema=settings.escrow_db_schema)
+        metrics.MOVEMENTS.inc(await books.process(ctx))
+        await relay(ctx.engine, producer, schema=settings.escrow_db_schema)
 
-    await consume_and_relay(consumer, stop=stop, handle=lambda batches: handle(ctx, batches), after=advance, log=log)
+    step = serialized(advance)
+    stream = handled(consumer, lambda batches: take_in(ctx, batches), after=step, what="billing batch")
+    await run_streams([stream], stop, every=step)

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import uuid
 
-import asyncpg
 import pytest
 
+from energychain_shared import db
+
+from energychain_escrow.adapters import repository
 from energychain_escrow.bench import run_bench
 from energychain_escrow.settings import EscrowSettings
 
@@ -20,11 +22,12 @@ async def test_the_benchmark_fleet_through_the_database_matches_the_pure_rules(i
         # run_bench raises if any municipality's movements or balance differ from the pure rules.
         figures = await run_bench(settings, houses=40, months=6, municipalities=3, schema=schema, quiet=True)
     finally:
-        connection = await asyncpg.connect(settings.asyncpg_dsn)
+        engine = db.make_engine(settings, pool_size=1)
         try:
-            await connection.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+            async with engine.begin() as connection:
+                await repository.drop_schema(connection, schema)
         finally:
-            await connection.close()
+            await engine.dispose()
     assert figures["billing_events"] == 40 * 6 * 2  # an invoice and a payment or past-due notice per month
     assert figures["outbox_rows"] == 2 * figures["movements"]  # an EscrowMoved and a ledger append each
     assert figures["movements"] > figures["billing_events"] // 2

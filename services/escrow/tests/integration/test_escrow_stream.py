@@ -12,19 +12,20 @@ import random
 import uuid
 from datetime import date, datetime, timedelta, timezone
 
-import asyncpg
 import httpx
 import pytest
+from sqlalchemy import func, select
 
-from energychain_shared import events, keys, topics
+from energychain_shared import db, events, keys, topics
 from energychain_shared.auth import Principal, Role, issue_token
 from energychain_shared.channels import Accounts, municipality_channel, resident_channel
 from energychain_shared.kafka import ensure_topics, make_producer
-from energychain_shared.pg import migrate
 
+from energychain_escrow.adapters import repository
+from energychain_escrow.adapters.tables import books
 from energychain_escrow.api import create_app
 from energychain_escrow.bootstrap import build_context
-from energychain_escrow.service import INPUT_TOPICS
+from energychain_escrow.context import INPUT_TOPICS, EscrowContext
 from energychain_escrow.settings import EscrowSettings
 from energychain_escrow.worker import run_worker
 
@@ -105,7 +106,7 @@ class Billing:
                 await (await self.producer.send(self.settings.topic(topic), events.encode(mark), partition=p))
 
 
-async def make_settings(infrastructure, tmp_path, prefix: str) -> EscrowSettings:
+async def make_settings(infrastructure, migrated, tmp_path, prefix: str) -> EscrowSettings:
     tmp_path.mkdir(parents=True, exist_ok=True)
     (tmp_path / "registry.json").write_text(json.dumps(registry()))
     keys_dir = tmp_path / "keys"
@@ -117,24 +118,23 @@ async def make_settings(infrastructure, tmp_path, prefix: str) -> EscrowSettings
         "registry_path": tmp_path / "registry.json", "escrow_db_schema": f"escrow_test_{tag}",
         "escrow_group": f"escrow-test-{tag}",
     })
-    connection = await asyncpg.connect(settings.asyncpg_dsn)
-    try:
-        await migrate(connection, schema=settings.escrow_db_schema, package="energychain_escrow")
-    finally:
-        await connection.close()
-    return settings
+    return await migrated(settings)
 
 
 async def movements_of(settings, municipality: str) -> list[tuple]:
-    connection = await asyncpg.connect(settings.asyncpg_dsn, server_settings={"search_path": settings.escrow_db_schema})
+    engine = db.make_engine(settings, schema=settings.escrow_db_schema, pool_size=1)
     try:
-        rows = await connection.fetch(
-            "SELECT movement_id, kind, amount_cents, balance_after_cents FROM movements WHERE municipality_id = $1 "
-            "ORDER BY seq", municipality,
-        )
+        async with engine.connect() as connection:
+            rows = await repository.movements_of(connection, municipality)
     finally:
-        await connection.close()
-    return [tuple(r) for r in rows]
+        await engine.dispose()
+    return [(r.movement_id, r.kind, r.amount_cents, r.balance_after_cents) for r in rows]
+
+
+async def books_settled(ctx: EscrowContext) -> int:
+    """How many books have been processed up to END."""
+    async with ctx.engine.connect() as connection:
+        return (await connection.execute(select(func.count()).where(books.c.processed_until >= END))).scalar_one()
 
 
 async def run_until_settled(settings, *, interruptions: random.Random | None = None) -> None:
@@ -154,9 +154,7 @@ async def run_until_settled(settings, *, interruptions: random.Random | None = N
                     task.cancel()  # as abrupt as it gets in-process: no stop, no final commit
                     restarts += 1
                     break
-                async with ctx.pool.acquire() as connection:
-                    done = await connection.fetchval("SELECT count(*) FROM books WHERE processed_until >= $1", END)
-                if done == 2:
+                if await books_settled(ctx) == 2:
                     return
             else:
                 raise AssertionError("escrow did not settle in 90 s")
@@ -165,7 +163,7 @@ async def run_until_settled(settings, *, interruptions: random.Random | None = N
                 stop.set()
             await asyncio.gather(task, return_exceptions=True)
             await producer.stop()
-            await ctx.pool.close()
+            await ctx.close()
 
 
 @pytest.fixture
@@ -183,9 +181,9 @@ async def published(infrastructure, tmp_path):
 
 
 async def test_escrow_history_follows_the_rules_month_by_month_and_municipalities_never_mix(
-    infrastructure, tmp_path, published
+    infrastructure, migrated, tmp_path, published
 ):
-    settings = await make_settings(infrastructure, tmp_path, published)
+    settings = await make_settings(infrastructure, migrated, tmp_path, published)
     await run_until_settled(settings)
 
     alpha = await movements_of(settings, "alpha")
@@ -230,7 +228,7 @@ async def test_escrow_history_follows_the_rules_month_by_month_and_municipalitie
             bad = await client.get("/municipality/escrow/monthly", headers=alpha_admin, params={"from": "July"})
             assert bad.status_code == 422 and "from" in bad.text
     finally:
-        await ctx.pool.close()
+        await ctx.close()
 
     # Every ledger append is balanced, on the right channels, and never crosses municipalities.
     appends = await _ledger_appends(settings)
@@ -276,11 +274,11 @@ async def _ledger_appends(settings) -> list[events.LedgerAppendRequested]:
 
 
 async def test_an_interrupted_worker_and_a_replay_from_offset_zero_give_the_same_history(
-    infrastructure, tmp_path, published
+    infrastructure, migrated, tmp_path, published
 ):
-    interrupted = await make_settings(infrastructure, tmp_path / "one", published)
+    interrupted = await make_settings(infrastructure, migrated, tmp_path / "one", published)
     await run_until_settled(interrupted, interruptions=random.Random(date(2021, 9, 24).toordinal()))
-    again = await make_settings(infrastructure, tmp_path / "two", published)  # new group: everything redelivered
+    again = await make_settings(infrastructure, migrated, tmp_path / "two", published)  # new group: everything redelivered
     await run_until_settled(again)
     for municipality in ("alpha", "beta"):
         first = await movements_of(interrupted, municipality)
@@ -288,8 +286,10 @@ async def test_an_interrupted_worker_and_a_replay_from_offset_zero_give_the_same
     assert [m[1:] for m in await movements_of(interrupted, "alpha")] == ALPHA
 
 
-async def test_two_workers_in_one_group_make_each_movement_once_and_the_same_history(infrastructure, tmp_path, published):
-    settings = await make_settings(infrastructure, tmp_path, published)
+async def test_two_workers_in_one_group_make_each_movement_once_and_the_same_history(
+    infrastructure, migrated, tmp_path, published
+):
+    settings = await make_settings(infrastructure, migrated, tmp_path, published)
     running = []
     for n in range(2):
         ctx = await build_context(settings, pool_size=3)
@@ -301,9 +301,8 @@ async def test_two_workers_in_one_group_make_each_movement_once_and_the_same_his
         deadline = asyncio.get_running_loop().time() + 90
         while asyncio.get_running_loop().time() < deadline:
             await asyncio.sleep(0.3)
-            async with running[0][0].pool.acquire() as connection:
-                if await connection.fetchval("SELECT count(*) FROM books WHERE processed_until >= $1", END) == 2:
-                    break
+            if await books_settled(running[0][0]) == 2:
+                break
         else:
             raise AssertionError("escrow did not settle in 90 s")
     finally:
@@ -311,6 +310,6 @@ async def test_two_workers_in_one_group_make_each_movement_once_and_the_same_his
             stop.set()
             await asyncio.gather(task, return_exceptions=True)
             await producer.stop()
-            await ctx.pool.close()
+            await ctx.close()
     assert [m[1:] for m in await movements_of(settings, "alpha")] == ALPHA
     assert [m[1:] for m in await movements_of(settings, "beta")] == BETA

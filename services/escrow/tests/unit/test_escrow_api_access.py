@@ -14,7 +14,7 @@ from energychain_shared.auth import Principal, Role, issue_token
 from energychain_shared.registry import Contract, Municipality, Registry, Resident
 
 from energychain_escrow.api import create_app
-from energychain_escrow.service import EscrowContext
+from energychain_escrow.context import EscrowContext
 from energychain_escrow.settings import EscrowSettings
 
 pytestmark = pytest.mark.unit
@@ -25,8 +25,10 @@ ROUTES = ["", "/monthly", "/movements", "/rollovers", "/past-due"]
 class NoDatabase:
     """Fails the test if a request that must be refused reaches the state."""
 
-    def acquire(self):
+    def connect(self):
         raise AssertionError("the request reached the database")
+
+    begin = connect
 
 
 @pytest.fixture
@@ -42,7 +44,7 @@ def client_and_tokens(tmp_path):
         residents=(Resident(house_id="a1", username="ann", name="Ann", address="1 A St", municipality_id="alpha",
                             contract=contract),),
     )
-    ctx = EscrowContext(settings=settings, registry=registry, pool=NoDatabase(),  # type: ignore[arg-type]
+    ctx = EscrowContext(settings=settings, registry=registry, engine=NoDatabase(),  # type: ignore[arg-type]
                         signing_key=Ed25519PrivateKey.generate())
     key = keys.load_private_key(keys_dir, keys.TOKEN_KEY)
 

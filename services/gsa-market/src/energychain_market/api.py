@@ -12,20 +12,25 @@ from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from energychain_shared.auth import Principal, Role, require_role
-from energychain_shared.pg import relay
+from energychain_shared.outbox import relay
 from energychain_shared.problems import problem_response
 from energychain_shared.service_api import create_service_app
 
-from energychain_market import fleet_feed, service
+from energychain_market import fleet_feed, offers as offer_cases, views
 from energychain_market.bootstrap import build_context
+from energychain_market.context import MarketContext
 from energychain_market.domain.fleet import instant
 from energychain_market.domain.fleet_view import FleetView
-from energychain_market.domain.offers import ALLOWED_RESERVE_PERCENTS, OfferRefused, OfferRequest
+from energychain_market.domain.offers import (
+    ALLOWED_RESERVE_PERCENTS, OfferConflict, OfferNotFound, OfferRefused, OfferRequest,
+)
 from energychain_market.settings import MarketSettings
 
 log = logging.getLogger(__name__)
 UTC = timezone.utc
 MAX_RANGE_DAYS = 400
+# Most specific first: a refusal's class says which HTTP status it is.
+REFUSAL_STATUS = ((OfferNotFound, 404), (OfferConflict, 409), (OfferRefused, 422))
 
 
 class OfferBody(BaseModel):
@@ -62,6 +67,11 @@ def _house(request: Request, principal: Principal) -> str:
     return principal.house_id
 
 
+def refusal_status(error: OfferRefused) -> int:
+    """The HTTP status of an offer refusal: 404 not found, 409 a state conflict, 422 a bad field."""
+    return next(status for kind, status in REFUSAL_STATUS if isinstance(error, kind))
+
+
 def _range(start: date, end: date) -> tuple[datetime, datetime]:
     if end < start:
         raise HTTPException(422, detail="end: must be on or after start")
@@ -73,7 +83,7 @@ def _range(start: date, end: date) -> tuple[datetime, datetime]:
         raise HTTPException(422, detail="end: must be a date before 9999-12-31") from None
 
 
-def create_app(settings: MarketSettings, *, context: service.MarketContext | None = None, producer=None) -> FastAPI:
+def create_app(settings: MarketSettings, *, context: MarketContext | None = None, producer=None) -> FastAPI:
     """The market's FastAPI app; the lifespan builds the context and producer unless given (tests)."""
 
     fleet = FleetView(keep_hours=settings.market_fleet_view_hours)
@@ -88,22 +98,23 @@ def create_app(settings: MarketSettings, *, context: service.MarketContext | Non
     @app.exception_handler(OfferRefused)
     async def refused(request: Request, error: OfferRefused) -> Response:
         detail = f"{error.field}: {error.message}" if error.field else error.message
-        return problem_response(error.status, detail, field=error.field, rule=error.rule, instance=request.url.path)
+        return problem_response(refusal_status(error), detail, field=error.field, rule=error.rule,
+                                instance=request.url.path)
 
     async def _publish(request: Request) -> None:
         try:
-            await relay(request.app.state.ctx.pool, request.app.state.producer, schema=settings.market_db_schema)
+            await relay(request.app.state.ctx.engine, request.app.state.producer, schema=settings.market_db_schema)
         except Exception:  # the worker's relay publishes it later: the outbox row is committed
             log.exception("publishing after commit failed; left in the outbox")
 
-    def ctx(request: Request) -> service.MarketContext:
+    def ctx(request: Request) -> MarketContext:
         return request.app.state.ctx
 
     # ------------------------------------------------------------------ resident
     @app.post("/resident/offers", status_code=201, tags=["resident"])
     async def offer_reserve(body: OfferBody, request: Request, principal: Resident) -> dict[str, Any]:
         """Offer part of the battery reserve for a delivery day at a minimum price."""
-        view = await service.place_offer(
+        view = await offer_cases.place_offer(
             ctx(request),
             house_id=_house(request, principal),
             request=OfferRequest(body.reserve_percent, body.delivery_day, body.min_price_usd_per_kwh),
@@ -114,42 +125,19 @@ def create_app(settings: MarketSettings, *, context: service.MarketContext | Non
     @app.post("/resident/offers/{offer_id}/cancel", tags=["resident"])
     async def cancel(offer_id: str, request: Request, principal: Resident) -> dict[str, Any]:
         """Cancel an open offer (409 once it has cleared)."""
-        view = await service.cancel_offer(ctx(request), house_id=_house(request, principal), offer_id=offer_id)
+        view = await offer_cases.cancel_offer(ctx(request), house_id=_house(request, principal), offer_id=offer_id)
         await _publish(request)
         return view
 
     @app.get("/resident/offers", tags=["resident"])
     async def my_offers(request: Request, principal: Resident) -> dict[str, Any]:
         """The resident's own offers, newest delivery day first, with outcomes and settlements."""
-        house_id = _house(request, principal)
-        async with ctx(request).pool.acquire() as connection:
-            offers = await connection.fetch(
-                "SELECT * FROM offers WHERE house_id = $1 ORDER BY delivery_day DESC, offered_at DESC", house_id
-            )
-            settlements = {
-                r["offer_id"]: r for r in await connection.fetch("SELECT * FROM settlements WHERE house_id = $1", house_id)
-            }
-        return {"offers": [service.offer_view(o, settlements.get(o["offer_id"])) for o in offers]}
+        return {"offers": await views.resident_offers(ctx(request), _house(request, principal))}
 
     @app.get("/resident/market/terms", tags=["resident"])
     async def terms(request: Request, principal: Resident) -> dict[str, Any]:
         """What the resident may offer now: percentages, reserve, the price floor and ceiling, the earliest day."""
-        context = ctx(request)
-        resident_terms = service.terms_of(context.registry, _house(request, principal))
-        async with context.pool.acquire() as connection:
-            now = await service.current_sim_time(connection)
-        from energychain_market.domain.offers import current_rate
-
-        return {
-            "reserve_wh": resident_terms.reserve_wh,
-            "reserve_percents": list(ALLOWED_RESERVE_PERCENTS),
-            "sim_time": now.isoformat() if now else None,
-            "min_price_floor_usd_per_kwh": str(current_rate(resident_terms, now)) if now else None,
-            "max_price_usd_per_kwh": str(context.settings.market_max_price_usd_per_kwh),
-            "earliest_delivery_day": (now.astimezone(resident_terms.zone).date() + timedelta(days=1)).isoformat()
-            if now
-            else None,
-        }
+        return await views.resident_terms(ctx(request), _house(request, principal))
 
     # -------------------------------------------------------------- municipality
     @app.get("/municipality/fleet/windows", tags=["municipality"])
@@ -183,100 +171,35 @@ def create_app(settings: MarketSettings, *, context: service.MarketContext | Non
         request: Request, _principal: Gsa, status: str | None = "open", delivery_day: date | None = None
     ) -> dict[str, Any]:
         """Offers (open ones by default; status=all for every status), optionally for one delivery day."""
-        async with ctx(request).pool.acquire() as connection:
-            rows = await connection.fetch(
-                "SELECT * FROM offers WHERE ($1::text = 'all' OR status = $1) "
-                "AND ($2::date IS NULL OR delivery_day = $2) ORDER BY delivery_day, house_id, offered_at",
-                status or "all", delivery_day,
-            )
-        return {"offers": [service.offer_view(r) for r in rows]}
+        return {"offers": await views.offers_with_status(ctx(request), status=status, delivery_day=delivery_day)}
 
     @app.get("/gsa/bids", tags=["gsa"])
     async def bids(request: Request, _principal: Gsa, delivery_day: date | None = None) -> dict[str, Any]:
         """Aggregated bids by delivery hour, with status, accepted energy and clearing price."""
-        async with ctx(request).pool.acquire() as connection:
-            rows = await connection.fetch(
-                "SELECT * FROM bids WHERE ($1::date IS NULL OR delivery_day = $1) ORDER BY delivery_hour",
-                delivery_day,
-            )
-        return {
-            "bids": [
-                {
-                    "bid_id": r["bid_id"], "delivery_day": r["delivery_day"].isoformat(),
-                    "delivery_hour": r["delivery_hour"].isoformat(), "energy_wh": r["energy_wh"],
-                    "offers_count": r["offers_count"], "limit_price_usd_per_mwh": str(r["limit_price_usd_per_mwh"]),
-                    "status": r["status"], "accepted_wh": r["accepted_wh"],
-                    "clearing_price_usd_per_mwh": service._money(r["clearing_price_usd_per_mwh"]),
-                    "reason": r["reason"], "detail": r["detail"],
-                }
-                for r in rows
-            ]
-        }
+        return {"bids": await views.bids(ctx(request), delivery_day)}
 
     @app.get("/gsa/clearings", tags=["gsa"])
     async def clearings(request: Request, _principal: Gsa) -> dict[str, Any]:
         """Clearing results per delivery day."""
-        async with ctx(request).pool.acquire() as connection:
-            rows = await connection.fetch("SELECT * FROM clearings ORDER BY delivery_day, timezone")
-        return {
-            "clearings": [
-                {
-                    "clearing_id": r["clearing_id"], "delivery_day": r["delivery_day"].isoformat(),
-                    "timezone": r["timezone"], "mechanism": r["mechanism"], "min_aggregate_wh": r["min_aggregate_wh"],
-                    "gate_closure": r["gate_closure"].isoformat(), "offers_count": r["offers_count"],
-                    "cleared_offers": r["cleared_offers"], "cleared_wh": r["cleared_wh"],
-                }
-                for r in rows
-            ]
-        }
+        return {"clearings": await views.clearings(ctx(request))}
 
     @app.get("/gsa/settlements", tags=["gsa"])
     async def settlements(request: Request, _principal: Gsa, start: date, end: date) -> dict[str, Any]:
         """Settlements whose delivery hour falls between two dates (UTC, inclusive)."""
         low, high = _range(start, end)
-        async with ctx(request).pool.acquire() as connection:
-            rows = await connection.fetch(
-                "SELECT * FROM settlements WHERE delivery_hour >= $1 AND delivery_hour < $2 "
-                "ORDER BY delivery_hour, house_id",
-                low, high,
-            )
-        return {"settlements": [service.settlement_view(r) for r in rows]}
+        return {"settlements": await views.settlements(ctx(request), low=low, high=high)}
 
     @app.get("/gsa/revenue", tags=["gsa"])
     async def revenue(request: Request, _principal: Gsa, start: date, end: date) -> dict[str, Any]:
         """The GSA's market fees (and proceeds, credits, energy) between two dates, per day and in total."""
         low, high = _range(start, end)
-        async with ctx(request).pool.acquire() as connection:
-            rows = await connection.fetch(
-                "SELECT (delivery_hour AT TIME ZONE 'UTC')::date AS day, sum(proceeds_cents) AS proceeds, "
-                "sum(fee_cents) AS fees, sum(credit_cents) AS credits, sum(delivered_wh) AS delivered "
-                "FROM settlements WHERE delivery_hour >= $1 AND delivery_hour < $2 GROUP BY 1 ORDER BY 1",
-                low, high,
-            )
-        days = [
-            {"day": r["day"].isoformat(), "proceeds_cents": int(r["proceeds"]), "fee_cents": int(r["fees"]),
-             "credit_cents": int(r["credits"]), "delivered_wh": int(r["delivered"])}
-            for r in rows
-        ]
-        return {
-            "fee_cents": sum(d["fee_cents"] for d in days),
-            "proceeds_cents": sum(d["proceeds_cents"] for d in days),
-            "credit_cents": sum(d["credit_cents"] for d in days),
-            "delivered_wh": sum(d["delivered_wh"] for d in days),
-            "days": days,
-        }
+        return await views.revenue(ctx(request), low=low, high=high)
 
     @app.get("/gsa/prices", tags=["gsa"])
     async def prices(request: Request, _principal: Gsa, start: date, end: date) -> dict[str, Any]:
         """Published wholesale prices between two dates (UTC, inclusive)."""
         low, high = _range(start, end)
-        async with ctx(request).pool.acquire() as connection:
-            rows = await connection.fetch(
-                "SELECT hour_start, price_usd_per_mwh FROM prices WHERE market = $1 AND hour_start >= $2 "
-                "AND hour_start < $3 ORDER BY hour_start",
-                ctx(request).settings.market_name, low, high,
-            )
-        return {"prices": [{"hour_start": r[0].isoformat(), "price_usd_per_mwh": str(r[1])} for r in rows]}
+        return {"prices": await views.published_prices(ctx(request), low=low, high=high)}
 
     @app.get("/gsa/usage/hourly", tags=["gsa"])
     async def hourly_usage(
@@ -288,22 +211,7 @@ def create_app(settings: MarketSettings, *, context: service.MarketContext | Non
     ) -> dict[str, Any]:
         """Per-house hourly home consumption, grid export and grid import (Wh) between two dates, as columns."""
         low, high = _range(start, end)
-        async with ctx(request).pool.acquire() as connection:
-            rows = await connection.fetch(
-                "SELECT house_id, hour, home_wh, export_wh, import_wh FROM readings "
-                "WHERE hour >= $1 AND hour < $2 AND ($3::text[] IS NULL OR house_id = ANY($3)) "
-                "ORDER BY house_id, hour",
-                low, high, house_id,
-            )
-        houses: dict[str, dict[str, list]] = {}
-        for r in rows:
-            series = houses.get(r[0])
-            if series is None:
-                series = houses[r[0]] = {"hour": [], "home_wh": [], "grid_export_wh": [], "grid_import_wh": []}
-            series["hour"].append(r[1].isoformat())
-            series["home_wh"].append(r[2])
-            series["grid_export_wh"].append(r[3])
-            series["grid_import_wh"].append(r[4])
+        houses = await views.hourly_usage(ctx(request), low=low, high=high, house_ids=house_id)
         return {"start": low.isoformat(), "end": high.isoformat(), "houses": houses}
 
     return app

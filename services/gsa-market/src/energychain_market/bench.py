@@ -15,23 +15,22 @@ from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
 
-import asyncpg
-
 from energychain_shared import keys, topics
-from energychain_shared.pg import make_pool, migrate
+from energychain_shared.db import make_engine
+from energychain_shared.migrations import upgrade_async
 from energychain_shared.registry import Contract, Municipality, Registry, Resident
 
-from energychain_market import SERVICE_NAME, service
+from energychain_market import SERVICE_NAME, clock, offers, readings, settlement
+from energychain_market.adapters import repository
 from energychain_market.bootstrap import price_source
+from energychain_market.context import MarketContext
 from energychain_market.domain.calendar import day_ahead_publication, gate_closure, hours_of_local_day
 from energychain_market.domain.offers import OfferRequest
 from energychain_market.settings import MarketSettings
 
 BENCH_SCHEMA = "market_bench"
-TABLES = (
-    "outbox", "settlements", "bids", "clearings", "offers", "readings", "reading_watermarks", "prices", "price_days",
-    "clock",
-)
+# At most 10 connections, as many as the offers run on (the engine's overflow doubles its pool).
+POOL_SIZE = 5
 
 
 def generated_registry(houses: int, *, municipalities: int = 10, seed: int = 1) -> Registry:
@@ -61,12 +60,7 @@ def generated_registry(houses: int, *, municipalities: int = 10, seed: int = 1) 
 
 async def _bench_schema(settings: MarketSettings) -> MarketSettings:
     bench_settings = settings.model_copy(update={"market_db_schema": BENCH_SCHEMA})
-    connection = await asyncpg.connect(bench_settings.asyncpg_dsn)
-    try:
-        await migrate(connection, schema=BENCH_SCHEMA, package="energychain_market.adapters")
-        await connection.execute("TRUNCATE " + ", ".join(f"{BENCH_SCHEMA}.{t}" for t in TABLES))
-    finally:
-        await connection.close()
+    await upgrade_async(bench_settings, package="energychain_market", schema=BENCH_SCHEMA)
     return bench_settings
 
 
@@ -76,17 +70,18 @@ async def run_bench(settings: MarketSettings, *, houses: int, delivery_day: date
     registry = generated_registry(houses)
     keys_dir = Path(tempfile.mkdtemp(prefix="gsa-market-bench-keys-"))
     keys.ensure_key_pair(keys_dir, SERVICE_NAME)
-    pool = await make_pool(settings.asyncpg_dsn, schema=BENCH_SCHEMA, max_size=10)
-    ctx = service.MarketContext(
-        settings=settings, registry=registry, pool=pool,
+    ctx = MarketContext(
+        settings=settings, registry=registry, engine=make_engine(settings, schema=BENCH_SCHEMA, pool_size=POOL_SIZE),
         signing_key=keys.load_private_key(keys_dir, SERVICE_NAME), price_source=price_source(settings),
     )
     zone = registry.municipalities[0].zone
     figures: dict[str, float] = {}
     try:
+        async with ctx.engine.begin() as connection:
+            await repository.empty_every_table(connection)
         # The day before delivery, after the day-ahead prices are out.
         before = day_ahead_publication(delivery_day, zone) + timedelta(hours=1)
-        await service.advance_clock(ctx, before)
+        await clock.advance_clock(ctx, before)
         prices = ctx.price_source.prices_for_day(delivery_day)
         peak = max(prices.values())
         rng = random.Random(7)
@@ -96,7 +91,7 @@ async def run_bench(settings: MarketSettings, *, houses: int, delivery_day: date
             # Most minimums sit between the rate and the day's peak, some above it (unsold).
             ceiling = max(rate, min(Decimal("1.00"), peak / 1000 * Decimal("1.05")))
             price = (rate + (ceiling - rate) * Decimal(rng.randint(0, 100)) / 100).quantize(Decimal("0.000001"))
-            await service.place_offer(
+            await offers.place_offer(
                 ctx, house_id=resident.house_id,
                 request=OfferRequest(rng.choice((25, 50, 75, 100)), delivery_day, max(price, rate)),
             )
@@ -106,29 +101,29 @@ async def run_bench(settings: MarketSettings, *, houses: int, delivery_day: date
         figures["offers_seconds"] = time.perf_counter() - started
 
         started = time.perf_counter()
-        report = await service.advance_clock(ctx, gate_closure(delivery_day, zone))
+        report = await clock.advance_clock(ctx, gate_closure(delivery_day, zone))
         figures["clearing_seconds"] = time.perf_counter() - started
-        async with pool.acquire() as connection:
-            cleared = await connection.fetchval("SELECT count(*) FROM offers WHERE status = 'cleared'")
-            unsold = await connection.fetchval("SELECT count(*) FROM offers WHERE status = 'unsold'")
-            bids = await connection.fetchval("SELECT count(*) FROM bids")
-            # Metered discharge for every house and hour of the day, then the watermark past the day.
-            rows = [
-                (hour, r.house_id, 500, 0, 0, rng.randint(0, 3000))
-                for r in registry.residents
-                for hour in hours_of_local_day(delivery_day, zone)
-            ]
+        async with ctx.engine.connect() as connection:
+            counts = await repository.offer_counts(connection)
+            bids = await repository.bid_count(connection)
+        cleared, unsold = counts.get("cleared", 0), counts.get("unsold", 0)
+        # Metered discharge for every house and hour of the day, then the watermark past the day.
+        rows = [
+            (hour, r.house_id, 500, 0, 0, rng.randint(0, 3000))
+            for r in registry.residents
+            for hour in hours_of_local_day(delivery_day, zone)
+        ]
         end_of_day = gate_closure(delivery_day + timedelta(days=1), zone)
         started = time.perf_counter()
-        await service.store_readings(pool, rows, {p: end_of_day for p in range(topics.METER_READINGS.partitions)})
+        await readings.store_readings(ctx, rows, {p: end_of_day for p in range(topics.METER_READINGS.partitions)})
         figures["readings_seconds"] = time.perf_counter() - started
         started = time.perf_counter()
-        settled = await service.settle_due(ctx)
+        settled = await settlement.settle_due(ctx)
         figures["settlement_seconds"] = time.perf_counter() - started
-        async with pool.acquire() as connection:
-            outbox = await connection.fetchval("SELECT count(*) FROM outbox")
+        async with ctx.engine.connect() as connection:
+            outbox = await repository.outbox_count(connection)
     finally:
-        await pool.close()
+        await ctx.close()
     print(f"gsa-market bench: {houses} houses, delivery day {delivery_day}, day's peak {peak} $/MWh")
     print(f"  place {houses} offers (API use case, 10 connections): {figures['offers_seconds']:.3f} s")
     print(

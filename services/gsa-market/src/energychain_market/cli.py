@@ -11,7 +11,7 @@ import typer
 
 from energychain_shared import service_cli
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
+from energychain_market import SERVICE_NAME
 
 
 def _settings():
@@ -23,61 +23,34 @@ def _settings():
 
 
 def _fail(message: str, code: int = 2) -> None:
-    service_cli.fail("gsa-market", message, code)
+    service_cli.fail(SERVICE_NAME, message, code)
 
 
-def _preflight(settings, *, kafka: bool = True) -> None:
-    from energychain_market import SERVICE_NAME
+def _check_price_file(settings) -> None:
+    """The price source loads: the file of EC_MARKET_PRICE_CSV when set, otherwise the model."""
     from energychain_market.bootstrap import price_source
     from energychain_market.domain.prices import PriceFileError
 
-    service_cli.preflight(settings, service=SERVICE_NAME, kafka=kafka)
     try:
         price_source(settings)
     except (OSError, PriceFileError) as error:
         _fail(f"EC_MARKET_PRICE_CSV: {error}", 3)
 
 
-@app.command()
-def preflight() -> None:
-    """Check settings, Kafka, PostgreSQL, the registry and the keys; one clear line on failure."""
-    settings = _settings()
-    _preflight(settings)
-    print("energychain-gsa-market: preflight ok")
-
-
-@app.command()
-def migrate() -> None:
-    """Create or upgrade the market's PostgreSQL schema (EC_MARKET_DB_SCHEMA, default `market`)."""
-    from energychain_market import SERVICE_NAME
-
-    settings = _settings()
-    service_cli.migrate(settings, service=SERVICE_NAME, schema=settings.market_db_schema,
-                        package="energychain_market.adapters")
-
-
-@app.command()
-def serve() -> None:
-    """Serve the resident and GSA API (EC_MARKET_HOST:EC_MARKET_PORT)."""
-    from energychain_market import SERVICE_NAME
-    from energychain_market.api import create_app
-
-    settings = _settings()
-    _preflight(settings)
-    service_cli.serve(settings, service=SERVICE_NAME, app=create_app(settings), host=settings.market_host,
-                      port=settings.market_port)
-
-
-@app.command()
-def worker() -> None:
-    """Run the stream worker: clock (prices, clearing) and meter readings (read model, settlement)."""
-    from energychain_market import SERVICE_NAME
-    from energychain_market.bootstrap import build_context
-    from energychain_market.worker import run_worker
-
-    settings = _settings()
-    _preflight(settings)
-    service_cli.run_worker(settings, service=SERVICE_NAME, build_context=build_context, worker=run_worker)
+app = service_cli.service_app(
+    service=SERVICE_NAME,
+    settings=_settings,
+    package="energychain_market",
+    schema=lambda settings: settings.market_db_schema,
+    address=lambda settings: (settings.market_host, settings.market_port),
+    api="energychain_market.api:create_app",
+    context="energychain_market.bootstrap:build_context",
+    worker="energychain_market.worker:run_worker",
+    serve_help="Serve the resident and GSA API (EC_MARKET_HOST:EC_MARKET_PORT).",
+    worker_help="Run the stream worker: clock (prices, clearing) and meter readings (read model, settlement).",
+    check=_check_price_file,
+    help=__doc__,
+)
 
 
 @app.command()

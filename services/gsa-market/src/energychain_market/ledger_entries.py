@@ -9,10 +9,17 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from energychain_shared.channels import GSA_CHANNEL, Accounts, resident_channel
-from energychain_shared.events import LedgerAppendRequested, Transfer, deterministic_id
+from energychain_shared.events import Event, LedgerAppendRequested, Transfer, deterministic_id
 from energychain_shared.ledger_client import signed_append
 
 from energychain_market import SERVICE_NAME
+
+ENVELOPE_FIELDS = frozenset({"event_type", "schema_version", "event_id", "producer"})
+
+
+def event_body(event: Event) -> dict[str, Any]:
+    """An event's facts as a ledger entry body (its envelope fields left out)."""
+    return event.model_dump(mode="json", exclude=set(ENVELOPE_FIELDS))
 
 
 def _append(

@@ -69,8 +69,3 @@ class MarketSettings(CommonSettings):
         if value is not None and not value.is_file():
             raise ValueError(f"price file {value} does not exist")
         return value
-
-    @property
-    def asyncpg_dsn(self) -> str:
-        """A plain PostgreSQL DSN for asyncpg (COPY and executemany need the raw driver)."""
-        return self.database_url.replace("postgresql+asyncpg://", "postgresql://", 1)

@@ -1,4 +1,8 @@
-"""Stream entry points: the clock consumer (prices, clearing) and the readings consumer (read model, settlement)."""
+"""Stream entry points: the clock consumer (prices, clearing) and the readings consumer (read model, settlement).
+
+After every batch, and every 2 s while nothing arrives, the worker settles what the meter
+watermark allows and then relays the outbox; the two steps run one at a time.
+"""
 
 from __future__ import annotations
 
@@ -6,79 +10,53 @@ import asyncio
 import logging
 from datetime import datetime
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaProducer
 
 from energychain_shared import events, topics
-from energychain_shared.kafka import commit_after_effects, make_consumer, pause_unless_stopped, poll_until_stopped
-from energychain_shared.pg import relay
+from energychain_shared.consumer import decode_or_skip, handled, run_streams, serialized
+from energychain_shared.kafka import make_consumer
+from energychain_shared.outbox import relay
 
-from energychain_market import metrics, service
+from energychain_market import clock, metrics, readings, settlement
+from energychain_market.context import MarketContext
 
 log = logging.getLogger(__name__)
 
 CLOCK_GROUP = "gsa-market-clock"
 READINGS_GROUP = "gsa-market-readings"
+RELAY_EVERY_S = 2
 
 
-async def handle_clock_batch(ctx: service.MarketContext, values: list[bytes], *, topic: str) -> datetime | None:
-    """Advance the market to the latest simulated time in a batch of clock records."""
+async def handle_clock_batches(ctx: MarketContext, batches: dict, *, topic: str) -> datetime | None:
+    """Advance the market to the latest simulated time in a poll's clock records."""
     latest = None
-    for value in values:
-        try:
-            event = events.decode(value)
-        except events.EventDecodeError as error:
-            metrics.UNDECODABLE.labels(topic).inc()
-            log.warning("undecodable clock record skipped", extra={"reason": str(error)})
-            continue
-        if isinstance(event, events.SimulatedClockAdvanced) and (latest is None or event.sim_time > latest):
-            latest = event.sim_time
+    for records in batches.values():
+        for event in decode_or_skip(records, topic=topic, undecodable=metrics.UNDECODABLE, logger=log):
+            if isinstance(event, events.SimulatedClockAdvanced) and (latest is None or event.sim_time > latest):
+                latest = event.sim_time
     if latest is not None:
-        report = await service.advance_clock(ctx, latest)
+        report = await clock.advance_clock(ctx, latest)
         for day, zone, seconds in report.days_cleared:
             metrics.CLEARING_SECONDS.observe(seconds)
             log.info("delivery day cleared", extra={"delivery_day": day.isoformat(), "zone": zone, "seconds": seconds})
     return latest
 
 
-async def handle_readings_batch(ctx: service.MarketContext, records, *, topic: str) -> int:
-    """Write a batch of readings and watermarks to the read model; returns the readings stored."""
-    rows: list[service.ReadingRow] = []
-    watermarks: dict[int, datetime] = {}
-    for record in records:
-        try:
-            event = events.decode_reading_stream(record.value)
-        except events.EventDecodeError as error:
-            metrics.UNDECODABLE.labels(topic).inc()
-            log.warning("undecodable reading skipped", extra={"reason": str(error), "offset": record.offset})
-            continue
-        if isinstance(event, events.MeterReadingRecorded):
-            rows.append(service.reading_row(event))
-        elif isinstance(event, events.ClockWatermarkReached):
-            current = watermarks.get(record.partition)
-            if current is None or event.sim_time > current:
-                watermarks[record.partition] = event.sim_time
-    await service.store_readings(ctx.pool, rows, watermarks)
-    metrics.READINGS.inc(len(rows))
+async def handle_readings_batches(ctx: MarketContext, batches: dict, *, topic: str) -> int:
+    """Write a poll's readings and watermarks to the read model in one commit; returns the readings stored."""
+    decoded = [
+        (partition.partition, decode_or_skip(
+            records, topic=topic, undecodable=metrics.UNDECODABLE, logger=log, decode=events.decode_reading_stream,
+        ))
+        for partition, records in batches.items()
+    ]
+    rows, watermarks = readings.rows_and_watermarks(decoded)
+    await readings.store_readings(ctx, rows, watermarks)
     return len(rows)
 
 
-async def _consume(consumer: AIOKafkaConsumer, handle, after, stop: asyncio.Event, *, what: str) -> None:
-    async def on_batches(batches) -> None:
-        for partition, records in batches.items():
-            await handle(partition, records)
-        # Offsets only after the batch's effect committed in PostgreSQL.
-        await commit_after_effects(consumer)
-        await after()
-
-    await consumer.start()
-    try:
-        await poll_until_stopped(consumer, stop, on_batches, what=what)
-    finally:
-        await consumer.stop()
-
-
-async def run_worker(ctx: service.MarketContext, producer: AIOKafkaProducer, stop: asyncio.Event) -> None:
-    """Run both consumers and the outbox relay until ``stop`` is set."""
+async def run_worker(ctx: MarketContext, producer: AIOKafkaProducer, stop: asyncio.Event) -> None:
+    """Run both consumers, settlement and the outbox relay until ``stop`` is set."""
     settings = ctx.settings
     clock_topic = settings.topic(topics.CLOCK)
     readings_topic = settings.topic(topics.METER_READINGS)
@@ -90,29 +68,23 @@ async def run_worker(ctx: service.MarketContext, producer: AIOKafkaProducer, sto
         settings, readings_topic, group_id=f"{settings.topic_prefix}{READINGS_GROUP}", client_id="gsa-market-readings",
         max_poll_records=settings.market_readings_batch,
     )
-    lock = asyncio.Lock()
 
-    async def after() -> None:
-        async with lock:  # settle and relay one at a time within this process
-            await service.settle_due(ctx)
-            await relay(ctx.pool, producer, schema=ctx.settings.market_db_schema)
+    async def settle_then_relay() -> None:
+        await settlement.settle_due(ctx)
+        await relay(ctx.engine, producer, schema=settings.market_db_schema)
 
-    async def on_clock(_partition, records) -> None:
-        await handle_clock_batch(ctx, [r.value for r in records], topic=clock_topic)
+    after = serialized(settle_then_relay)
 
-    async def on_readings(_partition, records) -> None:
-        await handle_readings_batch(ctx, records, topic=readings_topic)
+    async def on_clock(batches: dict) -> None:
+        await handle_clock_batches(ctx, batches, topic=clock_topic)
 
-    async def relay_periodically() -> None:
-        while not stop.is_set():
-            try:
-                await after()
-            except Exception:  # the relay retries: the outbox keeps every unpublished event
-                log.exception("outbox relay failed; retrying")
-            await pause_unless_stopped(stop, 2)
+    async def on_readings(batches: dict) -> None:
+        await handle_readings_batches(ctx, batches, topic=readings_topic)
 
-    await asyncio.gather(
-        _consume(clock_consumer, on_clock, after, stop, what="clock batch"),
-        _consume(readings_consumer, on_readings, after, stop, what="readings batch"),
-        relay_periodically(),
+    await run_streams(
+        [
+            handled(clock_consumer, on_clock, after=after, what="clock batch"),
+            handled(readings_consumer, on_readings, after=after, what="readings batch"),
+        ],
+        stop, every=after, every_s=RELAY_EVERY_S,
     )

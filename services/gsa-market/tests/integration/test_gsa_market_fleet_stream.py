@@ -356,4 +356,4 @@ async def test_the_gsa_api_serves_the_fleet_windows_and_alerts_and_a_municipalit
     finally:
         feed.cancel()
         await asyncio.gather(feed, return_exceptions=True)
-        await ctx.pool.close()
+        await ctx.close()

@@ -14,16 +14,18 @@ from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-import asyncpg
 import httpx
 import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from energychain_shared import events, keys, topics
 from energychain_shared.auth import Principal, Role, issue_token
 from energychain_shared.channels import Accounts, resident_channel
 from energychain_shared.kafka import make_consumer, make_producer, publish
-from energychain_shared.pg import migrate
+from energychain_shared.migrations import upgrade_async
 
+from energychain_market import readings as read_model
 from energychain_market.api import create_app
 from energychain_market.bootstrap import build_context
 from energychain_market.settings import MarketSettings
@@ -79,10 +81,15 @@ def seed_readings(seed_dir: Path, house_id: str, days: tuple[date, ...]) -> list
     return list(readings.values())
 
 
-async def _wait_for(pool: asyncpg.Pool, query: str, expected, *args, timeout: float = 60):
+async def _scalar(engine: AsyncEngine, query: str, **params):
+    async with engine.connect() as connection:
+        return await connection.scalar(text(query), params)
+
+
+async def _wait_for(engine: AsyncEngine, query: str, expected, timeout: float = 60, **params):
     deadline = asyncio.get_running_loop().time() + timeout
     while True:
-        value = await pool.fetchval(query, *args)
+        value = await _scalar(engine, query, **params)
         if value == expected:
             return value
         if asyncio.get_running_loop().time() > deadline:
@@ -114,8 +121,7 @@ async def market(infrastructure, tmp_path):
     settings = MarketSettings(**{**infrastructure.model_dump(), "keys_dir": tmp_path, "market_db_schema": schema})
     for name in ("gsa-market", keys.TOKEN_KEY):
         keys.ensure_key_pair(tmp_path, name)
-    connection = await asyncpg.connect(settings.asyncpg_dsn)
-    await migrate(connection, schema=schema, package="energychain_market.adapters")
+    await upgrade_async(settings, package="energychain_market", schema=schema)
     ctx = await build_context(settings, pool_size=4)
     producer = make_producer(settings, client_id="gsa-market-test")
     await producer.start()
@@ -127,9 +133,9 @@ async def market(infrastructure, tmp_path):
         stop.set()
         await asyncio.wait_for(worker, timeout=30)
         await producer.stop()
-        await ctx.pool.close()
-        await connection.execute(f'DROP SCHEMA "{schema}" CASCADE')
-        await connection.close()
+        async with ctx.engine.begin() as connection:
+            await connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        await ctx.close()
 
 
 def _token(settings, principal: Principal) -> dict[str, str]:
@@ -163,7 +169,7 @@ async def test_seed_houses_offer_clear_and_settle_against_their_metered_discharg
 
         # The clock reaches 2021-08-09 13:00 local: day-ahead prices for the 10th are out.
         await _clock(settings, producer, _local(date(2021, 8, 9), 13))
-        await _wait_for(ctx.pool, "SELECT count(*) FROM price_days WHERE local_day = $1", 1, DAYS[0])
+        await _wait_for(ctx.engine, "SELECT count(*) FROM price_days WHERE local_day = :day", 1, day=DAYS[0])
 
         refused = await api.post(
             "/resident/offers", headers=_resident(settings, "house-01"),
@@ -201,7 +207,7 @@ async def test_seed_houses_offer_clear_and_settle_against_their_metered_discharg
 
         # The clock passes the gate closure of both days: both clear.
         await _clock(settings, producer, _local(DAYS[1], 0))
-        await _wait_for(ctx.pool, "SELECT count(*) FROM offers WHERE status IN ('cleared', 'unsold')", 6)
+        await _wait_for(ctx.engine, "SELECT count(*) FROM offers WHERE status IN ('cleared', 'unsold')", 6)
         late = await api.post(f"/resident/offers/{offer_ids[('house-02', DAYS[0])]}/cancel", headers=_resident(settings, "house-02"))
         assert late.status_code == 409 and late.json()["rule"] == "cancel_only_open_offers"
 
@@ -217,13 +223,28 @@ async def test_seed_houses_offer_clear_and_settle_against_their_metered_discharg
             )
             await publish(producer, settings.topic(topics.METER_READINGS), mark, partition=partition)
         await producer.flush()
-        await _wait_for(ctx.pool, "SELECT count(*) FROM settlements", 5)
+        await _wait_for(ctx.engine, "SELECT count(*) FROM settlements", 5)
 
         offers_view = (await api.get("/resident/offers", headers=_resident(settings, "house-02"))).json()["offers"]
         assert {o["status"] for o in offers_view} == {"settled"}
         gsa = _token(settings, Principal(role=Role.GSA, subject="operator"))
         usage = (await api.get("/gsa/usage/hourly", headers=gsa, params={"start": "2021-08-10", "end": "2021-08-12"})).json()
         assert set(usage["houses"]) == set(SEED_FILES)
+        # The GSA's views agree with each other: revenue sums the listed settlements (UTC days: the evening
+        # peak of the 12th in California is the 13th in UTC).
+        period = {"start": DAYS[0].isoformat(), "end": (DAYS[1] + timedelta(days=1)).isoformat()}
+        listed = (await api.get("/gsa/settlements", headers=gsa, params=period)).json()["settlements"]
+        revenue = (await api.get("/gsa/revenue", headers=gsa, params=period)).json()
+        assert len(listed) == 5 and revenue["fee_cents"] == sum(s["fee_cents"] for s in listed)
+        assert revenue["credit_cents"] == sum(s["credit_cents"] for s in listed)
+        clearings = (await api.get("/gsa/clearings", headers=gsa)).json()["clearings"]
+        assert [c["delivery_day"] for c in clearings] == [d.isoformat() for d in DAYS]
+        settled_offers = (await api.get("/gsa/offers", headers=gsa, params={"status": "settled"})).json()["offers"]
+        assert len(settled_offers) == 5
+        day_prices = (await api.get("/gsa/prices", headers=gsa, params={"start": "2021-08-10", "end": "2021-08-10"}))
+        assert len(day_prices.json()["prices"]) == 24
+        terms = (await api.get("/resident/market/terms", headers=_resident(settings, "house-01"))).json()
+        assert terms["reserve_percents"] == [25, 50, 75, 100] and terms["earliest_delivery_day"] == "2021-08-13"
         assert (await api.get("/gsa/bids", headers=_resident(settings, "house-01"))).status_code == 403
 
     # Independent expectation: each cleared offer in its day's peak hour, delivered = min(offered, metered).
@@ -274,13 +295,14 @@ async def test_seed_houses_offer_clear_and_settle_against_their_metered_discharg
 
 async def test_a_reading_delivered_twice_is_stored_once_and_the_watermark_only_moves_forward(market):
     _settings, ctx, _producer = market
-    from energychain_market import service
-
     hour = _local(DAYS[0], 19)
     row = (hour, "house-01", 1200, 0, 300, 2290)
     later, earlier = _local(DAYS[0], 22), _local(DAYS[0], 20)
-    await service.store_readings(ctx.pool, [row, row], {0: later})
-    await service.store_readings(ctx.pool, [(hour, "house-01", 9, 9, 9, 9)], {0: earlier})
-    stored = await ctx.pool.fetch("SELECT home_wh, discharged_wh FROM readings WHERE house_id = 'house-01'")
+    await read_model.store_readings(ctx, [row, row], {0: later})
+    await read_model.store_readings(ctx, [(hour, "house-01", 9, 9, 9, 9)], {0: earlier})
+    async with ctx.engine.connect() as connection:
+        stored = (await connection.execute(
+            text("SELECT home_wh, discharged_wh FROM readings WHERE house_id = 'house-01'")
+        )).all()
     assert [tuple(r) for r in stored] == [(1200, 2290)]
-    assert await ctx.pool.fetchval("SELECT sim_time FROM reading_watermarks WHERE partition = 0") == later
+    assert await _scalar(ctx.engine, "SELECT sim_time FROM reading_watermarks WHERE partition = 0") == later

@@ -131,6 +131,15 @@ async def _proof_or_404(call: Awaitable[list[bytes]]) -> list[str]:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no such proof: {error}") from None
 
 
+async def _consume(ledger: Ledger, stop: asyncio.Event) -> None:
+    """The ledger's streams beside the API; their end is logged when it comes, not only at shutdown."""
+    try:
+        await ledger.consume(stop)
+    except Exception:
+        log.exception("the ledger's consumers stopped")
+        raise
+
+
 def build_app(
     settings: LedgerSettings, *,
     open_ledger_fn: Callable[[LedgerSettings], Awaitable[Ledger]] | None = None,
@@ -146,35 +155,17 @@ def build_app(
         app.state.ledger = ledger
         app.state.token_public_key = ledger.token_public_key()
         app.state.token_private_key = ledger.token_private_key()
-        stop, task, clients = asyncio.Event(), None, []
-        if run_consumer:
-            await ledger.ensure_topics()
-            producer = ledger.make_producer()
-            await producer.start()
-            kafka_consumer, loop = ledger.make_consumer(producer=producer)
-            await kafka_consumer.start()
-            clients = [kafka_consumer, producer]
-            loops = [loop.run(stop)]
-            if settings.ledger_record_readings:
-                readings_consumer, readings_loop = ledger.make_readings_consumer(producer=producer)
-                await readings_consumer.start()
-                clients.insert(0, readings_consumer)
-                loops.append(readings_loop.run(stop))
-
-            async def run_loops() -> None:
-                await asyncio.gather(*loops)
-
-            task = asyncio.create_task(run_loops(), name="ledger-consumer")
+        stop = asyncio.Event()
+        consuming = asyncio.create_task(_consume(ledger, stop), name="ledger-consumer") if run_consumer else None
         try:
             yield
         finally:
             stop.set()
-            if task is not None:
-                with contextlib.suppress(asyncio.CancelledError):
-                    await asyncio.wait_for(task, timeout=30)
-            for client in clients:
-                await client.stop()
-            await ledger.close()
+            try:
+                if consuming is not None:
+                    await asyncio.wait_for(consuming, timeout=30)
+            finally:
+                await ledger.close()
 
     app = FastAPI(
         title="EnergyChain ledger",
@@ -187,8 +178,7 @@ def build_app(
     )
 
     async def database_ready() -> None:
-        async with app.state.ledger.store.pool.acquire() as connection:
-            await connection.fetchval("SELECT 1")
+        await app.state.ledger.store.ready()
 
     install_health(app, {"database": database_ready})
     install_problem_details(app)

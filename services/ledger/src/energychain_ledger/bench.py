@@ -30,6 +30,7 @@ from energychain_shared.events import MeterReadingRecorded, encode
 from energychain_shared.kafka import ensure_topics, make_producer
 from energychain_shared.ledger_client import signed_append
 from energychain_shared import ceilings
+from energychain_shared.consumer import Stream, run_streams
 from energychain_shared.topics import LEDGER_APPENDS, LEDGER_CHECKPOINTS, LEDGER_DEAD_LETTERS, METER_READINGS
 
 T0 = datetime(2024, 1, 1, 8, tzinfo=timezone.utc)
@@ -83,20 +84,6 @@ def _percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-async def _committed(ledger, run: str) -> int:
-    """Entries committed by any consumer instance (the sum of every channel's newest head; a scratch database)."""
-    async with ledger.store.pool.acquire() as connection:
-        return await connection.fetchval(
-            "SELECT coalesce(sum(size), 0)::bigint FROM"
-            " (SELECT DISTINCT ON (tree_id) size FROM ledger.heads ORDER BY tree_id, log_index DESC) AS newest"
-        )
-
-
-async def _checkpoints(ledger) -> int:
-    async with ledger.store.pool.acquire() as connection:
-        return await connection.fetchval("SELECT count(*) FROM ledger.checkpoints")
-
-
 def _spawn_consumers(settings: LedgerSettings, group: str, count: int) -> list[subprocess.Popen]:
     env = {**os.environ, "EC_TOPIC_PREFIX": settings.topic_prefix, "EC_PG_DATABASE": settings.pg_database,
            "EC_LEDGER_CONSUMER_GROUP": group,
@@ -127,14 +114,13 @@ async def run_bench(settings: LedgerSettings, *, entries: int, channels: int, ra
     group = f"ledger-bench-{run}"
     others = _spawn_consumers(settings, group, consumers - 1)
     kafka_consumer, loop = ledger.make_consumer(group_id=group, producer=producer, latency_sink=latencies)
-    await kafka_consumer.start()
     stop = asyncio.Event()
-    task = asyncio.create_task(loop.run(stop))
+    task = asyncio.create_task(run_streams([Stream(kafka_consumer, loop.run)], stop))
     try:
         # Phase 1: drain the backlog. The clock starts at the first commit (after group joins),
         # and only entries committed after it count.
         first, at_first = None, 0
-        while (done := await _committed(ledger, run)) < entries:
+        while (done := await ledger.store.committed_entries()) < entries:
             if first is None and done:
                 first, at_first = time.perf_counter(), done
             await asyncio.sleep(0.05)
@@ -152,7 +138,7 @@ async def run_bench(settings: LedgerSettings, *, entries: int, channels: int, ra
         child = context.Process(target=_produce_process, args=(settings.model_dump_json(), steady, float(rate)))
         child.start()
         deadline = time.perf_counter() + latency_seconds * 3 + 30
-        while await _committed(ledger, run) < entries + steady_count and time.perf_counter() < deadline:
+        while await ledger.store.committed_entries() < entries + steady_count and time.perf_counter() < deadline:
             await asyncio.sleep(0.05)
         child.join(timeout=30)
     finally:
@@ -162,7 +148,6 @@ async def run_bench(settings: LedgerSettings, *, entries: int, channels: int, ra
         for other in others:
             other.wait(timeout=30)
         await task
-        await kafka_consumer.stop()
         await producer.stop()
     verify_started = time.perf_counter()
     from energychain_ledger.verification import verify_channel
@@ -223,10 +208,9 @@ async def _drain(ledger, settings, *, run: str, houses: int, count: int, batch_m
         producer=producer, group_id=f"ledger-readings-bench-{run}-{batch_max}",
         houses={f"bench-{run}-{h:05d}" for h in range(houses)},
     )
-    await kafka_consumer.start()
     stop = asyncio.Event()
-    checkpoints_before = await _checkpoints(ledger)
-    task = asyncio.create_task(loop.run(stop))
+    checkpoints_before = await ledger.store.checkpoint_count()
+    task = asyncio.create_task(run_streams([Stream(kafka_consumer, loop.run)], stop))
     try:
         first, at_first, batches_at_first = None, 0, 0
         while (done := loop.appended) < count:
@@ -240,9 +224,8 @@ async def _drain(ledger, settings, *, run: str, houses: int, count: int, batch_m
     finally:
         stop.set()
         await task
-        await kafka_consumer.stop()
         await producer.stop()
-    checkpoints = await _checkpoints(ledger) - checkpoints_before
+    checkpoints = await ledger.store.checkpoint_count() - checkpoints_before
     timed_batches = loop.batches - batches_at_first
     return {
         "readings": count,

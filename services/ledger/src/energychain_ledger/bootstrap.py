@@ -1,10 +1,12 @@
-"""The one composition root: settings -> registry, pool, store, keys, consumer."""
+"""The one composition root: settings -> registry, engine, store, keys, consumers."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from concurrent.futures import ThreadPoolExecutor
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import AsyncIterator, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -15,11 +17,12 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from energychain_ledger.adapters.signatures import SignatureVerifier
 from energychain_ledger.adapters.consumer import AppendConsumer, AppendProcessor
 from energychain_ledger.adapters.readings import ReadingProcessor
-from energychain_ledger.adapters.store import LedgerStore, make_pool
+from energychain_ledger.adapters.store import LedgerStore, ledger_engine
 from energychain_ledger.settings import LedgerSettings
 from energychain_ledger.verification import LogKeys
 from energychain_shared import keys as key_files
 from energychain_shared.channels import GSA_CHANNEL, municipality_channel, resident_channel
+from energychain_shared.consumer import Stream, run_streams
 from energychain_shared.kafka import make_consumer, make_producer
 from energychain_shared.registry import Registry, load_registry
 from energychain_shared.tlog import note as notes
@@ -81,10 +84,10 @@ class Ledger:
     _executor: ThreadPoolExecutor | None = field(default=None, repr=False)
 
     async def close(self) -> None:
-        """Close the database pool and the verification threads."""
+        """Close the database engine and the verification threads."""
         if self._executor is not None:
             self._executor.shutdown(wait=False)
-        await self.store.pool.close()
+        await self.store.close()
 
     def verify_executor(self) -> ThreadPoolExecutor:
         """The threads that check signatures (created on first use)."""
@@ -184,6 +187,31 @@ class Ledger:
         """The producer of dead letters and checkpoints (call inside a running loop)."""
         return make_producer(self.settings, client_id=client_id)
 
+    @contextlib.asynccontextmanager
+    async def streams(self, *, client_id: str = "ledger") -> AsyncIterator[list[Stream]]:
+        """The append stream and (EC_LEDGER_RECORD_READINGS) the readings stream, over one started producer.
+
+        The topics are created first; the producer of dead letters and checkpoints is stopped on exit.
+        """
+        await self.ensure_topics()
+        producer = self.make_producer(client_id=f"{client_id}-dead-letters")
+        await producer.start()
+        try:
+            consumer, loop = self.make_consumer(client_id=client_id, producer=producer)
+            streams = [Stream(consumer, loop.run)]
+            if self.settings.ledger_record_readings:
+                readings, readings_loop = self.make_readings_consumer(client_id=f"{client_id}-readings",
+                                                                      producer=producer)
+                streams.append(Stream(readings, readings_loop.run))
+            yield streams
+        finally:
+            await producer.stop()
+
+    async def consume(self, stop: asyncio.Event, *, client_id: str = "ledger") -> None:
+        """Run the ledger's streams until ``stop``; one of them ending or failing stops the others."""
+        async with self.streams(client_id=client_id) as streams:
+            await run_streams(streams, stop)
+
 
 async def open_ledger(settings: LedgerSettings, *, register_keys: bool = True, writer: bool = False) -> Ledger:
     """Connect, sync channels from the registry, register producer keys, load them.
@@ -196,15 +224,24 @@ async def open_ledger(settings: LedgerSettings, *, register_keys: bool = True, w
     if writer:
         sign = checkpoint_signer(settings.ledger_origin,
                                  key_files.load_private_key(settings.resolved_keys_dir, LEDGER_KEY))
-    pool = await make_pool(settings, size=settings.ledger_db_pool_size)
-    store = LedgerStore(pool, house_municipality=house_municipality, origin=settings.ledger_origin,
-                        sign_checkpoint=sign)
+    store = LedgerStore(ledger_engine(settings, pool_size=settings.ledger_db_pool_size),
+                        house_municipality=house_municipality, origin=settings.ledger_origin, sign_checkpoint=sign)
     try:
         await store.ensure_channels(registry_channels(registry))
         if register_keys:
             await store.register_service_keys(disk_public_keys(settings.resolved_keys_dir))
         keys = parse_keys(await store.service_keys())
     except BaseException:
-        await pool.close()
+        await store.close()
         raise
     return Ledger(settings=settings, registry=registry, store=store, keys=keys)
+
+
+@contextlib.asynccontextmanager
+async def opened_ledger(settings: LedgerSettings, **options: bool) -> AsyncIterator[Ledger]:
+    """`open_ledger` (same options), closed on exit."""
+    ledger = await open_ledger(settings, **options)
+    try:
+        yield ledger
+    finally:
+        await ledger.close()

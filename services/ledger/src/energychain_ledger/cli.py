@@ -8,14 +8,17 @@ import json
 import signal
 import sys
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
 from energychain_ledger.settings import LedgerSettings
 from energychain_shared.settings import SERVER_KEEP_ALIVE_S, load_settings
+
+if TYPE_CHECKING:
+    from energychain_ledger.adapters.store import LedgerStore
 
 app = typer.Typer(help="EnergyChain ledger: the verifiable, double-entry system of record.", no_args_is_help=True)
 
@@ -27,10 +30,10 @@ def _settings() -> LedgerSettings:
 @contextlib.contextmanager
 def _scratch_database(settings: LedgerSettings) -> Iterator[LedgerSettings]:
     """A database of the benchmark's own, dropped afterwards: a benchmark never writes into the configured one."""
-    from energychain_shared.pg import asyncpg_dsn, create_database, drop_database
+    from energychain_shared.pg import create_database, drop_database
 
     name = f"{settings.pg_database}_bench_{uuid.uuid4().hex[:8]}"
-    admin_dsn = asyncpg_dsn(settings.database_url)
+    admin_dsn = settings.asyncpg_dsn
     asyncio.run(create_database(admin_dsn, name))
     try:
         yield settings.model_copy(update={"pg_database": name})
@@ -59,22 +62,31 @@ def _start(settings: LedgerSettings, *, kafka: bool, keys: tuple[str, ...] = ())
     preflight(settings, kafka=kafka, database=True, keys=keys)
 
 
+@contextlib.asynccontextmanager
+async def _store(settings: LedgerSettings) -> AsyncIterator[LedgerStore]:
+    """A store on one connection, without the registry (commands that only read or register)."""
+    from energychain_ledger.adapters.store import LedgerStore, ledger_engine
+
+    store = LedgerStore(ledger_engine(settings, pool_size=1), house_municipality={})
+    try:
+        yield store
+    finally:
+        await store.close()
+
+
 @app.command()
 def migrate() -> None:
     """Create or upgrade the `ledger` schema, then create the registry's channels."""
     from energychain_ledger.adapters.migrations import upgrade_to_head
-    from energychain_ledger.bootstrap import open_ledger
+    from energychain_ledger.bootstrap import opened_ledger
 
     settings = _settings()
     _start(settings, kafka=False)
     upgrade_to_head(settings)
 
     async def sync() -> str:
-        ledger = await open_ledger(settings)
-        try:
+        async with opened_ledger(settings) as ledger:
             return ledger.log_vkey()
-        finally:
-            await ledger.close()
 
     vkey = asyncio.run(sync())
     # What a witness or a verifier pins: the checkpoints' C2SP verifier key.
@@ -89,7 +101,6 @@ def add_witness(
     url: Annotated[Optional[str], typer.Option(help="the witness's API, asked by `verify` what it cosigned")] = None,
 ) -> None:
     """Register (or update) a witness whose cosignatures the ledger collects and serves."""
-    from energychain_ledger.adapters.store import LedgerStore, make_pool
     from energychain_shared.tlog.note import NoteError, parse_verifier_key
 
     settings = _settings()
@@ -101,11 +112,8 @@ def add_witness(
         raise typer.Exit(2) from None
 
     async def register() -> None:
-        pool = await make_pool(settings, size=1)
-        try:
-            await LedgerStore(pool, house_municipality={}).register_witness(name=name, vkey=vkey.strip(), url=url)
-        finally:
-            await pool.close()
+        async with _store(settings) as store:
+            await store.register_witness(name=name, vkey=vkey.strip(), url=url)
 
     asyncio.run(register())
     typer.echo(f"witness {name} registered")
@@ -116,7 +124,6 @@ def seed_users(file: Annotated[Path, typer.Option(exists=True, dir_okay=False, h
     """Create or update the users listed in FILE (passwords hashed with argon2)."""
     from argon2 import PasswordHasher
 
-    from energychain_ledger.adapters.store import LedgerStore, make_pool
     from energychain_ledger.users import read_user_file
     from energychain_shared.registry import load_registry
 
@@ -130,24 +137,21 @@ def seed_users(file: Annotated[Path, typer.Option(exists=True, dir_okay=False, h
     hasher = PasswordHasher()
 
     async def seed() -> None:
-        pool = await make_pool(settings, size=1)
-        try:
-            store = LedgerStore(pool, house_municipality={})
+        async with _store(settings) as store:
             for spec in specs:
                 await store.upsert_user(username=spec.username, password_hash=hasher.hash(spec.password),
                                         role=spec.role, municipality_id=spec.municipality_id, house_id=spec.house_id)
                 typer.echo(f"user {spec.username}: {spec.role} {spec.municipality_id or ''} {spec.house_id or ''}")
-        finally:
-            await pool.close()
 
     asyncio.run(seed())
 
 
 @app.command()
 def serve(
-    consumer: Annotated[bool, typer.Option("--consumer/--no-consumer", help="also run the append consumer")] = False,
+    consumer: Annotated[bool, typer.Option("--consumer/--no-consumer",
+                                           help="also run the append and readings consumers")] = False,
 ) -> None:
-    """Run the HTTP API on EC_LEDGER_PORT (with --consumer, the append consumer in the same process too)."""
+    """Run the HTTP API on EC_LEDGER_PORT (with --consumer, the consumers in the same process too)."""
     import uvicorn
 
     from energychain_ledger.api import build_app
@@ -161,49 +165,18 @@ def serve(
 @app.command()
 def consume(client_id: Annotated[str, typer.Option(help="Kafka client id of this instance")] = "ledger") -> None:
     """Run the consumers: append requests, and meter readings (several instances share partitions)."""
-    from energychain_ledger.bootstrap import open_ledger
+    from energychain_ledger.bootstrap import opened_ledger
 
     settings = _settings()
     _start(settings, kafka=True, keys=("ledger",))
 
     async def run() -> None:
-        ledger = await open_ledger(settings, writer=True)
-        await ledger.ensure_topics()
-        tune_gc_for_batches()
-        stop = asyncio.Event()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            asyncio.get_running_loop().add_signal_handler(sig, stop.set)
-        producer = ledger.make_producer(client_id=f"{client_id}-dead-letters")
-        await producer.start()
-        kafka_consumer, loop = ledger.make_consumer(client_id=client_id, producer=producer)
-        await kafka_consumer.start()
-        loops = [loop.run(stop)]
-        readings_consumer = None
-        if settings.ledger_record_readings:
-            readings_consumer, readings_loop = ledger.make_readings_consumer(
-                client_id=f"{client_id}-readings", producer=producer
-            )
-            await readings_consumer.start()
-            loops.append(readings_loop.run(stop))
-
-        async def until_stopped(run_loop) -> None:
-            # One loop failing stops the other too, so it commits its batch in flight before exit.
-            try:
-                await run_loop
-            finally:
-                stop.set()
-
-        try:
-            results = await asyncio.gather(*map(until_stopped, loops), return_exceptions=True)
-            for result in results:
-                if isinstance(result, BaseException):
-                    raise result
-        finally:
-            await kafka_consumer.stop()
-            if readings_consumer is not None:
-                await readings_consumer.stop()
-            await producer.stop()
-            await ledger.close()
+        async with opened_ledger(settings, writer=True) as ledger:
+            tune_gc_for_batches()
+            stop = asyncio.Event()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                asyncio.get_running_loop().add_signal_handler(sig, stop.set)
+            await ledger.consume(stop, client_id=client_id)
 
     asyncio.run(run())
 
@@ -213,7 +186,7 @@ def verify(
     channel: Annotated[Optional[str], typer.Option(help="one channel (default: every channel, and the whole log)")] = None,
 ) -> None:
     """Recompute leaves, trees, heads, signatures, postings and checkpoints; name every problem (exit 1 if any)."""
-    from energychain_ledger.bootstrap import open_ledger
+    from energychain_ledger.bootstrap import opened_ledger
     from energychain_ledger.verification import verify_channel, verify_log
 
     settings = _settings()
@@ -231,9 +204,8 @@ def verify(
             typer.echo(f"{name}: FAILED {where}: {p.problem}: {p.detail}")
 
     async def run() -> int:
-        ledger = await open_ledger(settings, register_keys=False)
         failed = 0
-        try:
+        async with opened_ledger(settings, register_keys=False) as ledger:
             keys = await ledger.log_keys()
             names = [channel] if channel else await ledger.store.all_channels()
             for name in names:
@@ -244,8 +216,6 @@ def verify(
                 report = await verify_log(ledger.store, log_keys=keys)
                 show(f"log of heads ({report.size} heads)", report)
                 failed += not report.ok
-        finally:
-            await ledger.close()
         return failed
 
     raise typer.Exit(1 if asyncio.run(run()) else 0)
@@ -254,19 +224,16 @@ def verify(
 @app.command()
 def checkpoint() -> None:
     """Print the newest signed checkpoint with its cosignatures (a C2SP signed note)."""
-    from energychain_ledger.bootstrap import open_ledger
+    from energychain_ledger.bootstrap import opened_ledger
     from energychain_shared.tlog.note import with_signatures
 
     settings = _settings()
     _start(settings, kafka=False)
 
     async def run() -> str | None:
-        ledger = await open_ledger(settings, register_keys=False)
-        try:
+        async with opened_ledger(settings, register_keys=False) as ledger:
             found = await ledger.store.checkpoint()
-            return None if found is None else with_signatures(found["note"], list(found["cosignatures"].values()))
-        finally:
-            await ledger.close()
+        return None if found is None else with_signatures(found["note"], list(found["cosignatures"].values()))
 
     text = asyncio.run(run())
     if text is None:
@@ -278,17 +245,12 @@ def checkpoint() -> None:
 @app.command()
 def check() -> None:
     """Double-entry check: the sum of all account balances must be zero (exit 1 if not)."""
-    from energychain_ledger.adapters.store import LedgerStore, make_pool
-
     settings = _settings()
     _start(settings, kafka=False)
 
     async def run() -> tuple[int, int, int]:
-        pool = await make_pool(settings, size=1)
-        try:
-            return await LedgerStore(pool, house_municipality={}).trial_balance()
-        finally:
-            await pool.close()
+        async with _store(settings) as store:
+            return await store.trial_balance()
 
     total, accounts, postings = asyncio.run(run())
     typer.echo(json.dumps({"sum_cents": total, "accounts": accounts, "postings": postings, "balanced": total == 0}))
@@ -304,17 +266,10 @@ def bench(
     consumers: Annotated[int, typer.Option(min=1, max=8, help="consumer instances (extra ones are processes)")] = 1,
 ) -> None:
     """Throughput (pre-published backlog) and latency (steady produce rate) of the real consumer."""
-    from energychain_ledger.adapters.migrations import upgrade_to_head
     from energychain_ledger.bench import run_bench
 
-    settings = _settings()
-    _start(settings, kafka=True, keys=("meter-ingest", "ledger"))
-    with _scratch_database(settings) as scratch, contextlib.suppress(KeyboardInterrupt):
-        upgrade_to_head(scratch)
-        tune_gc_for_batches()
-        report = asyncio.run(run_bench(scratch, entries=entries, channels=channels, rate=rate,
-                                       latency_seconds=latency_seconds, consumers=consumers))
-        typer.echo(json.dumps(report, indent=2))
+    _run_bench(keys=("meter-ingest", "ledger"), measure=lambda scratch: run_bench(
+        scratch, entries=entries, channels=channels, rate=rate, latency_seconds=latency_seconds, consumers=consumers))
 
 
 @app.command("bench-readings")
@@ -324,17 +279,22 @@ def bench_readings(
     proof_channel_size: Annotated[int, typer.Option(min=1, help="entries of the channel proofs are timed in")] = 10_000,
 ) -> None:
     """Readings/s committed and covered by a signed checkpoint (backlog and real-time batches), ceilings, proof times."""
-    from energychain_ledger.adapters.migrations import upgrade_to_head
     from energychain_ledger.bench import run_readings_bench
 
+    _run_bench(keys=("ledger", "billing"), measure=lambda scratch: run_readings_bench(
+        scratch, readings=readings, houses=houses, proof_channel_size=proof_channel_size))
+
+
+def _run_bench(*, keys: tuple[str, ...], measure: Callable[[LedgerSettings], Awaitable[dict]]) -> None:
+    """Preflight, then ``measure`` on a scratch database migrated to head with the collector tuned; print JSON."""
+    from energychain_ledger.adapters.migrations import upgrade_to_head
+
     settings = _settings()
-    _start(settings, kafka=True, keys=("ledger", "billing"))
+    _start(settings, kafka=True, keys=keys)
     with _scratch_database(settings) as scratch, contextlib.suppress(KeyboardInterrupt):
         upgrade_to_head(scratch)
         tune_gc_for_batches()
-        report = asyncio.run(run_readings_bench(scratch, readings=readings, houses=houses,
-                                                proof_channel_size=proof_channel_size))
-        typer.echo(json.dumps(report, indent=2))
+        typer.echo(json.dumps(asyncio.run(measure(scratch)), indent=2))
 
 
 def main() -> None:

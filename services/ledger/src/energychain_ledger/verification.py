@@ -24,7 +24,7 @@ from energychain_ledger.adapters.signatures import SignatureVerifier
 from energychain_ledger.adapters.store import LedgerStore, ProofUnavailable
 from energychain_ledger.domain.appends import postings_for
 from energychain_ledger.domain.log import HEADS_TREE, stored_level
-from energychain_shared.events import canonical_json
+from energychain_shared.rules import canonical_json
 from energychain_shared.tlog import merkle, note as notes
 from energychain_shared.tlog.heads import head_leaf_data
 from energychain_shared.tlog.merkle import Frontier

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from energychain_ledger.adapters.migrations import upgrade_to_head
-from energychain_ledger.adapters.store import LedgerStore, LogIntegrityError, make_pool
+from energychain_ledger.adapters.store import LedgerStore, LogIntegrityError, ledger_engine
 from energychain_ledger.adapters.wire import parse_append
 from energychain_ledger.bootstrap import checkpoint_signer, open_ledger
 from energychain_ledger.domain.log import HEADS_TREE
@@ -21,7 +21,7 @@ from energychain_ledger.verification import (
 from energychain_shared import keys as key_files
 from energychain_shared.events import Transfer, encode
 from energychain_shared.ledger_client import signed_append
-from energychain_shared.pg import asyncpg_dsn, create_database, drop_database
+from energychain_shared.pg import create_database, drop_database
 from energychain_shared.tlog import merkle, note as notes
 from energychain_shared.tlog.heads import head_leaf_data
 
@@ -44,7 +44,7 @@ def _appends(ledger, *, prefix: str, channels: list[str], count: int, transfers=
 async def scratch(ledger_settings):
     """A ledger on a database of its own: tampering with its log must not break the other tests' log."""
     name = f"{ledger_settings.pg_database}_log_{uuid.uuid4().hex[:8]}"
-    admin = asyncpg_dsn(ledger_settings.database_url)
+    admin = ledger_settings.asyncpg_dsn
     await create_database(admin, name)
     settings = ledger_settings.model_copy(update={"pg_database": name})
     await asyncio.to_thread(upgrade_to_head, settings)
@@ -111,14 +111,13 @@ async def test_same_entry_written_twice_is_stored_once_and_needs_no_checkpoint(s
 async def test_a_second_writer_process_continues_the_same_log(scratch):
     await scratch.store.append_batch(_appends(scratch, prefix="w1", channels=["resident:w"], count=3))
     settings = scratch.settings
-    pool = await make_pool(settings, size=2)
     key = key_files.load_private_key(settings.resolved_keys_dir, "ledger")
-    other = LedgerStore(pool, house_municipality={}, origin=settings.ledger_origin,
+    other = LedgerStore(ledger_engine(settings, pool_size=2), house_municipality={}, origin=settings.ledger_origin,
                         sign_checkpoint=checkpoint_signer(settings.ledger_origin, key))
     try:
         await other.append_batch(_appends(scratch, prefix="w2", channels=["resident:w"], count=2))
     finally:
-        await pool.close()
+        await other.close()
     # The first writer's view is stale; it notices under the lock and starts from the database.
     await scratch.store.append_batch(_appends(scratch, prefix="w3", channels=["resident:w"], count=1))
     assert (await scratch.store.head("resident:w")).size == 6

@@ -13,7 +13,7 @@ from prometheus_client import REGISTRY
 
 from energychain_ledger.bootstrap import Ledger, open_ledger
 from energychain_ledger.verification import verify_channel
-from energychain_shared import events, topics
+from energychain_shared import events, rules, topics
 from energychain_shared.channels import resident_channel
 from energychain_shared.kafka import ensure_topics, make_consumer, make_producer
 
@@ -132,7 +132,7 @@ async def test_each_reading_is_one_verified_ledger_entry_and_redelivery_restart_
             assert row.event_time == reading.interval_end
             # The reading as meter-ingest published it is the entry's body, canonical JSON and all.
             assert content["body"] == json.loads(events.encode(reading))
-            assert row.entry == events.canonical_json(content)
+            assert row.entry == rules.canonical_json(content)
         keys = await ledger.log_keys()
         for house in HOUSES:
             report = await verify_channel(ledger.store, ledger.keys, resident_channel(house), log_keys=keys)

@@ -18,7 +18,7 @@ from energychain_ledger.domain.appends import (
 )
 from energychain_ledger.domain.channels import InvalidChannel, channel_spec
 from energychain_ledger.domain.log import HEADS_TREE, ChannelTree, plan_batch
-from energychain_shared import events
+from energychain_shared import rules
 from energychain_shared.tlog import merkle
 from energychain_shared.tlog.heads import blinded_channel_id, head_leaf_data
 from energychain_shared.tlog.merkle import Frontier
@@ -32,7 +32,7 @@ SALT = bytes(range(32))
 
 def _append(entry_id: str, *channels: str, body: dict | None = None, transfers=()) -> Append:
     body = body if body is not None else {"n": entry_id}
-    entry = events.canonical_json({"entry_id": entry_id, "channels": list(channels), "body": body,
+    entry = rules.canonical_json({"entry_id": entry_id, "channels": list(channels), "body": body,
                                    "transfers": list(transfers)})
     return Append(entry_id=entry_id, channels=channels, kind="Test", event_time=T0, producer="billing",
                   entry=entry, signature="sig", transfers=tuple(transfers))

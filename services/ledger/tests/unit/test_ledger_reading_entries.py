@@ -10,7 +10,7 @@ import pytest
 from aiokafka.structs import ConsumerRecord
 
 from energychain_ledger.adapters.readings import KIND, PRODUCER, ReadingEntries, ReadingProcessor, UnreadableReading
-from energychain_shared import events
+from energychain_shared import events, rules
 
 pytestmark = pytest.mark.unit
 START = datetime(2024, 7, 1, 7, tzinfo=timezone.utc)
@@ -49,7 +49,7 @@ def test_reading_entry_bytes_are_the_canonical_json_every_producer_signs(start):
         event_id=reading.event_id, entry_id=reading.event_id, occurred_at=reading.interval_end, producer=PRODUCER,
         channels=("resident:house-01",), kind=KIND, body=json.loads(events.encode(reading)), signature="",
     )
-    assert append.entry == request.signing_payload() == events.canonical_json(json.loads(append.entry))
+    assert append.entry == request.signing_payload() == rules.canonical_json(json.loads(append.entry))
 
 
 def test_reading_entry_id_is_the_reading_id_so_redelivery_is_the_same_entry():

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import astuple, fields
+from dataclasses import fields
 from datetime import datetime, timezone
 from typing import Any
 
@@ -58,7 +58,11 @@ async def store_hours(connection: AsyncConnection, partition: int, rows: Sequenc
     )
     await raw.copy_records_to_table(
         "incoming_hours",
-        records=[(house_id, *astuple(hour), None) for house_id, hour in rows],
+        records=[
+            (house_id, h.interval_start, h.home_wh, h.solar_wh, h.grid_import_wh, h.grid_export_wh,
+             h.battery_charged_wh, h.battery_discharged_wh, None)
+            for house_id, h in rows
+        ],
         columns=["house_id", *HOUR_COLUMNS, "invoice_id"],
     )
     await raw.execute("INSERT INTO hourly SELECT * FROM incoming_hours ON CONFLICT (house_id, interval_start) DO NOTHING")

@@ -42,18 +42,3 @@ def day_ahead_publication(delivery_day: date, zone: ZoneInfo, *, publish_hour: i
     """When day D's prices are published day-ahead: ``publish_hour`` local time on D-1."""
     before = delivery_day - timedelta(days=1)
     return datetime.combine(before, time(publish_hour), tzinfo=zone).astimezone(UTC)
-
-
-def _anniversary(start: date, years: int) -> date:
-    try:
-        return start.replace(year=start.year + years)
-    except ValueError:  # 29 February in a non-leap year: the anniversary is 28 February
-        return start.replace(year=start.year + years, day=28)
-
-
-def contract_year(start: date, on: date) -> int:
-    """Contract year (1-based) in force on ``on``; year 1 also covers days before the start."""
-    years = on.year - start.year
-    if years > 0 and on < _anniversary(start, years):
-        years -= 1
-    return max(1, years + 1)

@@ -8,9 +8,9 @@ from decimal import Decimal
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
-from energychain_shared.registry import escalated_rate
+from energychain_shared.rules import contract_year, escalated_rate
 
-from energychain_market.domain.calendar import contract_year, gate_closure, local_date
+from energychain_market.domain.calendar import gate_closure, local_date
 
 ALLOWED_RESERVE_PERCENTS = (25, 50, 75, 100)
 PRICE_DECIMAL_PLACES = 6
@@ -29,12 +29,19 @@ class OfferStatus(StrEnum):
 class OfferRefused(Exception):
     """An offer or cancellation broke a rule; ``rule`` names it, ``field`` the request field at fault."""
 
-    def __init__(self, *, rule: str, message: str, field: str | None = None, status: int = 422) -> None:
+    def __init__(self, *, rule: str, message: str, field: str | None = None) -> None:
         super().__init__(message)
         self.rule = rule
         self.field = field
-        self.status = status
         self.message = message
+
+
+class OfferConflict(OfferRefused):
+    """Refused by the market's state, not by a field's value: no clock yet, an open offer already, not open any more."""
+
+
+class OfferNotFound(OfferRefused):
+    """The offer does not exist or is not the caller's."""
 
 
 @dataclass(frozen=True)
@@ -112,9 +119,8 @@ def validate_offer(
             message=f"min_price_usd_per_kwh has at most {PRICE_DECIMAL_PLACES} decimal places, got {price}",
         )
     if now is None:
-        raise OfferRefused(
+        raise OfferConflict(
             rule="clock_started",
-            status=409,
             message="the simulated clock has not started yet: no current day to offer after",
         )
     today = local_date(now, terms.zone)
@@ -147,10 +153,9 @@ def validate_offer(
             message=f"min_price_usd_per_kwh must be at most {max_price_usd_per_kwh} $/kWh, got {price}",
         )
     if has_open_offer_for_day:
-        raise OfferRefused(
+        raise OfferConflict(
             rule="one_open_offer_per_day",
             field="delivery_day",
-            status=409,
             message=f"house {terms.house_id} already has an open offer for {request.delivery_day.isoformat()}; "
             "cancel it first",
         )
@@ -164,10 +169,9 @@ def validate_offer(
 
 
 def ensure_cancellable(status: OfferStatus, *, offer_id: str) -> None:
-    """Only an open offer may be cancelled; anything else (cleared, settled, unsold, cancelled) is a 409."""
+    """Only an open offer may be cancelled; anything else (cleared, settled, unsold, cancelled) is a conflict."""
     if status is not OfferStatus.OPEN:
-        raise OfferRefused(
+        raise OfferConflict(
             rule="cancel_only_open_offers",
-            status=409,
             message=f"offer {offer_id} is {status.value}, not open: it can no longer be cancelled",
         )

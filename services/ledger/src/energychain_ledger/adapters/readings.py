@@ -2,7 +2,7 @@
 
 The hot path of the whole pipeline, so it does the least a reading needs: parse it, check
 the fields its entry is made of, and build the canonical entry bytes with orjson (sorted
-keys, the same bytes as ``events.canonical_json``: unit-tested). No signature per reading:
+keys, the same bytes as ``rules.canonical_json``: unit-tested). No signature per reading:
 the checkpoint signed after the batch covers every leaf of it. The entry id is the
 reading's own event id (a redelivered or replayed reading is the same entry), and the batch
 goes through the same ``AppendProcessor.persist`` transaction as every other append.
@@ -26,6 +26,7 @@ from aiokafka.structs import ConsumerRecord
 from energychain_ledger import metrics
 from energychain_ledger.adapters.consumer import AppendProcessor, BatchOutcome, PreparedBatch
 from energychain_ledger.domain.appends import Append
+from energychain_shared import rules
 from energychain_shared.channels import resident_channel
 
 log = logging.getLogger(__name__)
@@ -59,7 +60,7 @@ class ReadingEntries:
 
         The bytes are the canonical JSON of ``{"body", "channels", "entry_id", "kind", "occurred_at",
         "producer", "transfers"}`` put together from cached parts: the keys are in sorted order and
-        every string goes through orjson, so they equal ``events.canonical_json`` (unit-tested).
+        every string goes through orjson, so they equal ``rules.canonical_json`` (unit-tested).
         """
         try:
             house, event_id, start = reading["house_id"], reading["event_id"], reading["interval_start"]

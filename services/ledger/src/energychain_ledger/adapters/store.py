@@ -1,16 +1,21 @@
-"""PostgreSQL repository of the ledger (asyncpg): the verifiable log's write path, proofs, reads, users, keys.
+"""PostgreSQL repository of the ledger: the verifiable log's write path, proofs, reads, users, keys.
+
+Raw asyncpg (the driver connection of the same transaction) for the append transaction and the hash reads
+of proofs and frontiers only: COPY of each batch's rows is the hot path; every other query is SQLAlchemy Core.
 
 One writer at a time appends (a transaction-scoped advisory lock, the log's sequencer):
 each batch places its entries on their channel trees, appends the changed heads to the log
 of heads and signs the checkpoint in the same transaction, so every committed entry is
 covered by a signed checkpoint and no two checkpoints disagree. Several consumer processes
-share the decoding and checking; the commit is theirs in turn.
+share the decoding and checking; the commit is theirs in turn. Every connection works in
+schema ``ledger`` (its ``search_path``), so no query names the schema.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import hashlib
 import logging
 import os
@@ -20,11 +25,32 @@ from datetime import datetime, timezone
 from typing import Any
 
 import asyncpg
+from sqlalchemy import BigInteger, Integer, Row, Text, any_, bindparam, cast, distinct, exists, func, select, true
+from sqlalchemy.dialects.postgresql import ARRAY, distinct_on, insert
+from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.types import TypeEngine
 
+from energychain_ledger.adapters.tables import (
+    SCHEMA,
+    channel_members,
+    channels,
+    checkpoints,
+    cosignatures,
+    entries,
+    heads,
+    postings as postings_table,
+    service_keys as service_keys_table,
+    tree_ids as tree_id_sequence,
+    tree_nodes,
+    users,
+    witnesses as witnesses_table,
+)
 from energychain_ledger.domain.appends import Append
-from energychain_ledger.domain.channels import ChannelSpec, channel_spec
-from energychain_ledger.domain.log import HEADS_TREE, BatchPlan, ChannelTree, plan_batch, stored_level
+from energychain_ledger.domain.channels import channel_spec
+from energychain_ledger.domain.log import HEADS_TREE, BatchPlan, ChannelTree, EntryRow, plan_batch
+from energychain_shared.db import driver_connection, make_engine
 from energychain_shared.events import LedgerCheckpointSigned, deterministic_id
+from energychain_shared.migrations import assert_migrated
 from energychain_shared.settings import CommonSettings
 from energychain_shared.tlog import merkle
 from energychain_shared.tlog.heads import blinded_channel_id, head_leaf_data
@@ -33,8 +59,20 @@ from energychain_shared.tlog.merkle import Frontier
 log = logging.getLogger(__name__)
 
 WRITE_LOCK = 0x1ED6E6
-ENTRY_COLUMNS = ("tree_id", "seq", "entry_id", "kind", "event_time", "record_time", "entry", "leaf", "signature")
+# EntryRow's fields are the entries table's columns, in order: the rows go to COPY as they are.
+ENTRY_COLUMNS = EntryRow._fields
+POSTING_COLUMNS = ("entry_id", "transfer_index", "account", "amount_cents", "event_time", "memo")
 _RETRYABLE = (asyncpg.DeadlockDetectedError, asyncpg.SerializationError)
+_CHANNEL_COLUMNS = (channels.c.channel, channels.c.tree_id, channels.c.kind, channels.c.municipality_id,
+                    channels.c.salt, channels.c.blinded_id)
+_ENTRY_COLUMNS = tuple(entries.c[name] for name in ENTRY_COLUMNS)
+_HEAD_COLUMNS = (heads.c.log_index, heads.c.tree_id, heads.c.size, heads.c.root)
+_CHECKPOINT_COLUMNS = (checkpoints.c.size, checkpoints.c.root, checkpoints.c.note, checkpoints.c.created_at)
+# Built once: a benchmark asks these every few milliseconds from the consumer's own process.
+_NEWEST_SIZES = (select(heads.c.size).ext(distinct_on(heads.c.tree_id))
+                 .order_by(heads.c.tree_id, heads.c.log_index.desc()).subquery())
+_COMMITTED_ENTRIES = select(cast(func.coalesce(func.sum(_NEWEST_SIZES.c.size), 0), BigInteger))
+_CHECKPOINT_COUNT = select(func.count()).select_from(checkpoints)
 
 
 class LogIntegrityError(RuntimeError):
@@ -45,14 +83,30 @@ class ProofUnavailable(LookupError):
     """A proof needs hashes the database does not have (asked beyond a tree's size, or rows removed)."""
 
 
-def dsn(settings: CommonSettings) -> str:
-    """The libpq-style DSN asyncpg wants, from the EC_PG_* settings."""
-    return settings.database_url.replace("postgresql+asyncpg://", "postgresql://", 1)
+def ledger_engine(settings: CommonSettings, *, pool_size: int = 5) -> AsyncEngine:
+    """The one engine of a ledger process: its connections work in schema ``ledger``."""
+    return make_engine(settings, schema=SCHEMA, pool_size=pool_size)
 
 
-async def make_pool(settings: CommonSettings, *, size: int = 5) -> asyncpg.Pool:
-    """A connection pool on the configured database."""
-    return await asyncpg.create_pool(dsn(settings), min_size=1, max_size=size)
+class DriverPool:
+    """asyncpg connections of the engine's pool outside any transaction: each statement commits on its own.
+
+    For the proofs' hash reads (many small statements) and for scripts and tests that edit the log directly.
+    """
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    @contextlib.asynccontextmanager
+    async def acquire(self) -> AsyncIterator[asyncpg.Connection]:
+        """One pooled connection's asyncpg connection, returned to the pool on exit."""
+        async with self._engine.connect() as connection:
+            yield await driver_connection(connection)
+
+
+def _any(values: Iterable[Any], of: type[TypeEngine]) -> Any:
+    """``= ANY($n)`` with one array parameter: any number of values in one statement."""
+    return any_(bindparam(None, list(values), type_=ARRAY(of)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,10 +185,11 @@ class LedgerStore:
     """Every query the ledger runs; the batch writer owns its transaction."""
 
     def __init__(
-        self, pool: asyncpg.Pool, *, house_municipality: Mapping[str, str],
+        self, engine: AsyncEngine, *, house_municipality: Mapping[str, str],
         origin: str = "", sign_checkpoint: Callable[[int, bytes], str] | None = None,
     ) -> None:
-        self._pool = pool
+        self._engine = engine
+        self._pool = DriverPool(engine)
         self._house_municipality = dict(house_municipality)
         self._origin = origin
         self._sign_checkpoint = sign_checkpoint
@@ -145,60 +200,63 @@ class LedgerStore:
         self._write_lock = asyncio.Lock()
 
     @property
-    def pool(self) -> asyncpg.Pool:
-        """The underlying connection pool."""
+    def engine(self) -> AsyncEngine:
+        """The engine (the process's one connection pool)."""
+        return self._engine
+
+    @property
+    def pool(self) -> DriverPool:
+        """Raw asyncpg connections of the engine's pool, outside any transaction."""
         return self._pool
 
+    async def close(self) -> None:
+        """Close every pooled connection."""
+        await self._engine.dispose()
+
+    async def ready(self) -> None:
+        """Raise unless the database answers and the ledger schema is migrated (readiness)."""
+        await assert_migrated(self._engine)
+
     # ------------------------------------------------------------------ channels
-    async def ensure_channels(self, channels: Iterable[str]) -> None:
+    async def ensure_channels(self, names: Iterable[str]) -> None:
         """Create missing channels (tree id, salt, blinded id), their members (from the registry); idempotent."""
-        missing = sorted(set(channels) - self._channels.keys())
+        missing = sorted(set(names) - self._channels.keys())
         if not missing:
             return
         specs = [channel_spec(c, house_municipality=self._house_municipality) for c in missing]
-        salts = [os.urandom(32) for _ in specs]
-        async with self._pool.acquire() as connection:
-            await connection.execute(
-                """
-                INSERT INTO ledger.channels (channel, tree_id, kind, owner_id, municipality_id, salt, blinded_id)
-                SELECT v.channel, nextval('ledger.tree_ids'), v.kind, v.owner_id, v.municipality_id, v.salt, v.blinded
-                FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bytea[], $6::bytea[])
-                     AS v(channel, kind, owner_id, municipality_id, salt, blinded)
-                ON CONFLICT (channel) DO UPDATE SET municipality_id = EXCLUDED.municipality_id
-                  WHERE ledger.channels.municipality_id IS NULL AND EXCLUDED.municipality_id IS NOT NULL
-                """,
-                missing, [s.kind for s in specs], [s.owner_id for s in specs], [s.municipality_id for s in specs],
-                salts, [blinded_channel_id(s.channel, salt) for s, salt in zip(specs, salts)],
-            )
-            pairs = [(s.channel, m) for s in specs for m in sorted(s.members)]
-            await connection.execute(
-                "INSERT INTO ledger.channel_members (channel, member)"
-                " SELECT * FROM unnest($1::text[], $2::text[]) ON CONFLICT DO NOTHING",
-                [p[0] for p in pairs], [p[1] for p in pairs],
-            )
-            records = await connection.fetch(
-                "SELECT channel, tree_id, kind, municipality_id, salt, blinded_id FROM ledger.channels"
-                " WHERE channel = ANY($1::text[])", missing,
-            )
-        for r in records:
-            self._channels[r["channel"]] = _channel(r)
+        rows = []
+        for spec in specs:
+            salt = os.urandom(32)
+            rows.append({"channel": spec.channel, "kind": spec.kind, "owner_id": spec.owner_id,
+                         "municipality_id": spec.municipality_id, "salt": salt,
+                         "blinded_id": blinded_channel_id(spec.channel, salt)})
+        new = insert(channels).values(tree_id=tree_id_sequence.next_value())
+        # A resident channel created before the registry knew its house gets its municipality later.
+        new = new.on_conflict_do_update(
+            index_elements=[channels.c.channel], set_={"municipality_id": new.excluded.municipality_id},
+            where=channels.c.municipality_id.is_(None) & new.excluded.municipality_id.is_not(None),
+        )
+        members = [{"channel": s.channel, "member": m} for s in specs for m in sorted(s.members)]
+        async with self._engine.begin() as connection:
+            await connection.execute(new, rows)
+            await connection.execute(insert(channel_members).on_conflict_do_nothing(), members)
+            found = await connection.execute(select(*_CHANNEL_COLUMNS).where(channels.c.channel == _any(missing, Text)))
+        for row in found:
+            self._channels[row.channel] = _channel(row)
 
     async def channel(self, channel: str) -> Channel | None:
         """A channel's ids, or None when the ledger does not have it."""
         known = self._channels.get(channel)
-        return known if known is not None else await self._channel_where("channel", channel)
+        return known if known is not None else await self._channel_where(channels.c.channel == channel)
 
     async def channel_by_blinded_id(self, blinded_id: bytes) -> Channel | None:
         """The channel a blinded id stands for, or None."""
-        return await self._channel_where("blinded_id", blinded_id)
+        return await self._channel_where(channels.c.blinded_id == blinded_id)
 
-    async def _channel_where(self, column: str, value: object) -> Channel | None:
-        async with self._pool.acquire() as connection:
-            r = await connection.fetchrow(
-                "SELECT channel, tree_id, kind, municipality_id, salt, blinded_id FROM ledger.channels"
-                f" WHERE {column} = $1", value,
-            )
-        return None if r is None else _channel(r)
+    async def _channel_where(self, condition: Any) -> Channel | None:
+        async with self._engine.connect() as connection:
+            row = (await connection.execute(select(*_CHANNEL_COLUMNS).where(condition))).first()
+        return None if row is None else _channel(row)
 
     # ------------------------------------------------------------------ appends
     async def append_batch(self, appends: Sequence[Append]) -> CommittedBatch:
@@ -210,9 +268,10 @@ class LedgerStore:
         async with self._write_lock:
             for attempt in range(1, 6):
                 try:
-                    async with self._pool.acquire() as connection:
-                        async with connection.transaction():
-                            committed = await self._append_locked(connection, appends, names)
+                    async with self._engine.begin() as connection:
+                        # Through SQLAlchemy, so the transaction has begun before the driver's statements run in it.
+                        await connection.execute(select(func.pg_advisory_xact_lock(WRITE_LOCK)))
+                        committed = await self._append_locked(await driver_connection(connection), appends, names)
                     break
                 except _RETRYABLE as error:
                     log.warning("append batch retry %d after %s", attempt, type(error).__name__)
@@ -228,11 +287,10 @@ class LedgerStore:
     async def _append_locked(
         self, connection: asyncpg.Connection, appends: Sequence[Append], names: list[str],
     ) -> CommittedBatch:
-        await connection.execute("SELECT pg_advisory_xact_lock($1)", WRITE_LOCK)
         log_frontier = await self._current_log(connection)
         trees = await self._current_trees(connection, names)
         existing = await connection.fetch(
-            "SELECT DISTINCT ON (entry_id) entry_id, entry FROM ledger.entries WHERE entry_id = ANY($1::text[])",
+            "SELECT DISTINCT ON (entry_id) entry_id, entry FROM entries WHERE entry_id = ANY($1::text[])",
             list({a.entry_id for a in appends}),
         )
         record_time = datetime.now(timezone.utc)
@@ -242,35 +300,32 @@ class LedgerStore:
             return CommittedBatch(plan, None)
         if self._sign_checkpoint is None:
             raise RuntimeError("this store was opened without the checkpoint key: it cannot append")
-        # EntryRow's fields are ENTRY_COLUMNS, in order: the rows go to COPY as they are.
-        await connection.copy_records_to_table("entries", schema_name="ledger", columns=ENTRY_COLUMNS,
-                                               records=plan.entries)
+        await connection.copy_records_to_table("entries", columns=ENTRY_COLUMNS, records=plan.entries)
         if plan.nodes:
             await connection.copy_records_to_table(
-                "tree_nodes", schema_name="ledger", columns=("tree_id", "level", "index", "hash"), records=plan.nodes,
+                "tree_nodes", columns=("tree_id", "level", "index", "hash"), records=plan.nodes,
             )
         await connection.copy_records_to_table(
-            "heads", schema_name="ledger", columns=("log_index", "tree_id", "size", "root"),
+            "heads", columns=("log_index", "tree_id", "size", "root"),
             records=[(h.log_index, h.tree_id, h.size, h.root) for h in plan.heads],
         )
         if plan.postings:
             await connection.copy_records_to_table(
-                "postings", schema_name="ledger",
-                columns=("entry_id", "transfer_index", "account", "amount_cents", "event_time", "memo"),
+                "postings", columns=POSTING_COLUMNS,
                 records=[(p.entry_id, p.transfer_index, p.account, p.amount_cents, p.event_time, p.memo)
                          for p in plan.postings],
             )
         root = plan.log.root()
         note = self._sign_checkpoint(plan.log.size, root)
         await connection.execute(
-            "INSERT INTO ledger.checkpoints (size, root, note, created_at) VALUES ($1, $2, $3, $4)",
+            "INSERT INTO checkpoints (size, root, note, created_at) VALUES ($1, $2, $3, $4)",
             plan.log.size, root, note, record_time,
         )
         return CommittedBatch(plan, note, self._origin, record_time)
 
     async def _current_log(self, connection: asyncpg.Connection) -> Frontier:
         """The log of heads' compact range: this process's own when no other writer came between."""
-        latest = await connection.fetchrow("SELECT size, root FROM ledger.checkpoints ORDER BY size DESC LIMIT 1")
+        latest = await connection.fetchrow("SELECT size, root FROM checkpoints ORDER BY size DESC LIMIT 1")
         size, root = (0, merkle.EMPTY_ROOT) if latest is None else (latest["size"], bytes(latest["root"]))
         if self._log is not None and self._log.size == size and self._log.root() == root:
             return self._log
@@ -290,12 +345,12 @@ class LedgerStore:
         missing = [self._channels[name] for name in names if name not in trees]
         if not missing:
             return trees
-        heads = await connection.fetch(
-            "SELECT DISTINCT ON (tree_id) tree_id, size, root FROM ledger.heads WHERE tree_id = ANY($1::int[])"
+        newest = await connection.fetch(
+            "SELECT DISTINCT ON (tree_id) tree_id, size, root FROM heads WHERE tree_id = ANY($1::int[])"
             " ORDER BY tree_id, log_index DESC",
             [c.tree_id for c in missing],
         )
-        committed = {r["tree_id"]: (r["size"], bytes(r["root"])) for r in heads}
+        committed = {r["tree_id"]: (r["size"], bytes(r["root"])) for r in newest}
         frontiers = await self._load_frontiers(
             connection, {c.tree_id: committed.get(c.tree_id, (0, b""))[0] for c in missing}
         )
@@ -353,7 +408,7 @@ class LedgerStore:
         found: dict[tuple[int, int, int], bytes] = {}
         if nodes:
             for r in await connection.fetch(
-                "SELECT n.tree_id, n.level, n.index, n.hash FROM ledger.tree_nodes n"
+                "SELECT n.tree_id, n.level, n.index, n.hash FROM tree_nodes n"
                 " JOIN unnest($1::int[], $2::smallint[], $3::bigint[]) AS w(tree_id, level, index)"
                 " USING (tree_id, level, index)",
                 [p[0] for p in nodes], [p[1] for p in nodes], [p[2] for p in nodes],
@@ -361,15 +416,15 @@ class LedgerStore:
                 found[(r["tree_id"], r["level"], r["index"])] = bytes(r["hash"])
         if leaves:
             for r in await connection.fetch(
-                "SELECT e.tree_id, e.seq, e.leaf FROM ledger.entries e"
+                "SELECT e.tree_id, e.seq, e.leaf FROM entries e"
                 " JOIN unnest($1::int[], $2::bigint[]) AS w(tree_id, seq) USING (tree_id, seq)",
                 [p[0] for p in leaves], [p[2] + 1 for p in leaves],
             ):
                 found[(r["tree_id"], 0, r["seq"] - 1)] = bytes(r["leaf"])
         if head_leaves:
             for r in await connection.fetch(
-                "SELECT h.log_index, h.size, h.root, c.blinded_id FROM ledger.heads h"
-                " JOIN ledger.channels c USING (tree_id) WHERE h.log_index = ANY($1::bigint[])",
+                "SELECT h.log_index, h.size, h.root, c.blinded_id FROM heads h"
+                " JOIN channels c USING (tree_id) WHERE h.log_index = ANY($1::bigint[])",
                 head_leaves,
             ):
                 data = head_leaf_data(bytes(r["blinded_id"]), r["size"], bytes(r["root"]))
@@ -382,21 +437,6 @@ class LedgerStore:
         wanted = {(tree_id, a, b) for lo, hi in ranges for a, b in merkle.perfect_ranges(lo, hi)}
         hashes = await self._perfect_hashes(connection, sorted(wanted))
         return [merkle.range_hash(lo, hi, lambda a, b: hashes[(tree_id, a, b)]) for lo, hi in ranges]
-
-    async def tree_size(self, tree_id: int, *, at_log_size: int | None = None) -> Head | None:
-        """A tree's newest head (or its newest one in the log of heads of ``at_log_size``)."""
-        async with self._pool.acquire() as connection:
-            r = await connection.fetchrow(
-                "SELECT log_index, tree_id, size, root FROM ledger.heads WHERE tree_id = $1"
-                " AND ($2::bigint IS NULL OR log_index < $2) ORDER BY log_index DESC LIMIT 1",
-                tree_id, at_log_size,
-            )
-        return None if r is None else Head(r["log_index"], r["tree_id"], r["size"], bytes(r["root"]))
-
-    async def head(self, channel: str) -> Head | None:
-        """A channel's newest committed head, or None (no channel, or nothing appended yet)."""
-        found = await self.channel(channel)
-        return None if found is None else await self.tree_size(found.tree_id)
 
     async def inclusion_proofs(self, tree_id: int, indexes: Sequence[int], size: int) -> dict[int, list[bytes]]:
         """RFC 9162 inclusion proofs of leaves ``indexes`` in the tree of ``size``, read in two queries."""
@@ -421,48 +461,67 @@ class LedgerStore:
             return (await self._load_frontier(connection, tree_id, size)).root()
 
     # ------------------------------------------------------------------ reads
+    async def _rows(self, query: Any) -> list[Row]:
+        async with self._engine.connect() as connection:
+            return list(await connection.execute(query))
+
+    async def _dicts(self, query: Any) -> list[dict[str, Any]]:
+        async with self._engine.connect() as connection:
+            return [dict(row) for row in (await connection.execute(query)).mappings()]
+
+    async def _scalar(self, query: Any) -> Any:
+        async with self._engine.connect() as connection:
+            return (await connection.execute(query)).scalar()
+
+    async def _scalars(self, query: Any) -> list[Any]:
+        async with self._engine.connect() as connection:
+            return list((await connection.execute(query)).scalars())
+
+    async def tree_size(self, tree_id: int, *, at_log_size: int | None = None) -> Head | None:
+        """A tree's newest head (or its newest one in the log of heads of ``at_log_size``)."""
+        query = select(*_HEAD_COLUMNS).where(heads.c.tree_id == tree_id).order_by(heads.c.log_index.desc()).limit(1)
+        if at_log_size is not None:
+            query = query.where(heads.c.log_index < at_log_size)
+        found = await self._rows(query)
+        return _head(found[0]) if found else None
+
+    async def head(self, channel: str) -> Head | None:
+        """A channel's newest committed head, or None (no channel, or nothing appended yet)."""
+        found = await self.channel(channel)
+        return None if found is None else await self.tree_size(found.tree_id)
+
     async def channels_for(self, member: str | None, *, after: str = "", limit: int = 1000) -> list[dict[str, Any]]:
         """Channels ``member`` belongs to (None: every channel), with their newest heads, by name."""
-        query = """
-            SELECT c.channel, c.kind, c.owner_id, c.municipality_id, c.tree_id, c.salt, c.blinded_id,
-                   coalesce(h.size, 0) AS size, h.root
-            FROM ledger.channels c
-            LEFT JOIN LATERAL (SELECT size, root FROM ledger.heads WHERE tree_id = c.tree_id
-                               ORDER BY log_index DESC LIMIT 1) h ON true
-            WHERE c.channel > $1 {filter}
-            ORDER BY c.channel LIMIT $2
-        """
-        async with self._pool.acquire() as connection:
-            if member is None:
-                records = await connection.fetch(query.format(filter=""), after, limit)
-            else:
-                records = await connection.fetch(
-                    query.format(filter="AND EXISTS (SELECT 1 FROM ledger.channel_members m"
-                                 " WHERE m.channel = c.channel AND m.member = $3)"),
-                    after, limit, member,
-                )
-        return [{**dict(r), "salt": bytes(r["salt"]), "blinded_id": bytes(r["blinded_id"]),
-                 "root": merkle.EMPTY_ROOT if r["root"] is None else bytes(r["root"])} for r in records]
+        newest = (select(heads.c.size, heads.c.root).where(heads.c.tree_id == channels.c.tree_id)
+                  .order_by(heads.c.log_index.desc()).limit(1).lateral("newest"))
+        query = (
+            select(channels.c.channel, channels.c.kind, channels.c.owner_id, channels.c.municipality_id,
+                   channels.c.tree_id, channels.c.salt, channels.c.blinded_id,
+                   func.coalesce(newest.c.size, 0).label("size"), newest.c.root)
+            .select_from(channels.outerjoin(newest, true()))
+            .where(channels.c.channel > after).order_by(channels.c.channel).limit(limit)
+        )
+        if member is not None:
+            query = query.where(exists().where(channel_members.c.channel == channels.c.channel,
+                                               channel_members.c.member == member))
+        found = await self._dicts(query)
+        return [{**r, "salt": bytes(r["salt"]), "blinded_id": bytes(r["blinded_id"]),
+                 "root": merkle.EMPTY_ROOT if r["root"] is None else bytes(r["root"])} for r in found]
 
     async def is_member(self, channel: str, member: str) -> bool:
         """True when ``member`` belongs to ``channel``."""
-        async with self._pool.acquire() as connection:
-            return bool(await connection.fetchval(
-                "SELECT 1 FROM ledger.channel_members WHERE channel = $1 AND member = $2", channel, member
-            ))
+        return bool(await self._scalar(
+            select(exists().where(channel_members.c.channel == channel, channel_members.c.member == member))
+        ))
 
     async def channel_exists(self, channel: str) -> bool:
         """True when the ledger has the channel."""
         return await self.channel(channel) is not None
 
-    async def member_channels(self, member: str, channels: Sequence[str]) -> set[str]:
-        """Which of ``channels`` ``member`` belongs to."""
-        async with self._pool.acquire() as connection:
-            records = await connection.fetch(
-                "SELECT channel FROM ledger.channel_members WHERE member = $1 AND channel = ANY($2::text[])",
-                member, list(channels),
-            )
-        return {r["channel"] for r in records}
+    async def member_channels(self, member: str, names: Sequence[str]) -> set[str]:
+        """Which of ``names`` ``member`` belongs to."""
+        return set(await self._scalars(select(channel_members.c.channel).where(
+            channel_members.c.member == member, channel_members.c.channel == _any(names, Text))))
 
     async def channel_entries(
         self, channel: str, *, kind: str | None = None, start: datetime | None = None, end: datetime | None = None,
@@ -472,223 +531,183 @@ class LedgerStore:
         found = await self.channel(channel)
         if found is None:
             return []
-        async with self._pool.acquire() as connection:
-            records = await connection.fetch(
-                f"SELECT {', '.join(ENTRY_COLUMNS)} FROM ledger.entries"
-                " WHERE tree_id = $1 AND seq > $2"
-                " AND ($3::text IS NULL OR kind = $3)"
-                " AND ($4::timestamptz IS NULL OR event_time >= $4)"
-                " AND ($5::timestamptz IS NULL OR event_time < $5)"
-                " AND ($7::bigint[] IS NULL OR seq = ANY($7::bigint[]))"
-                " ORDER BY seq LIMIT $6",
-                found.tree_id, after_seq, kind, start, end, limit, None if seqs is None else list(seqs),
-            )
-        return [_stored(channel, r) for r in records]
+        query = (select(*_ENTRY_COLUMNS).where(entries.c.tree_id == found.tree_id, entries.c.seq > after_seq)
+                 .order_by(entries.c.seq).limit(limit))
+        if kind is not None:
+            query = query.where(entries.c.kind == kind)
+        if start is not None:
+            query = query.where(entries.c.event_time >= start)
+        if end is not None:
+            query = query.where(entries.c.event_time < end)
+        if seqs is not None:
+            query = query.where(entries.c.seq == _any(seqs, BigInteger))
+        return [_stored(channel, r) for r in await self._rows(query)]
 
     async def entry_rows(self, entry_id: str) -> list[StoredEntry]:
         """Every channel position of one entry."""
-        async with self._pool.acquire() as connection:
-            records = await connection.fetch(
-                f"SELECT c.channel, {', '.join('e.' + c for c in ENTRY_COLUMNS)} FROM ledger.entries e"
-                " JOIN ledger.channels c USING (tree_id) WHERE e.entry_id = $1 ORDER BY c.channel",
-                entry_id,
-            )
-        return [_stored(r["channel"], r) for r in records]
+        query = (select(channels.c.channel, *_ENTRY_COLUMNS).select_from(entries.join(channels, _same_tree()))
+                 .where(entries.c.entry_id == entry_id).order_by(channels.c.channel))
+        return [_stored(r.channel, r) for r in await self._rows(query)]
 
     async def tree_entries(self, tree_id: int, *, channel: str, page: int = 5000) -> AsyncIterator[StoredEntry]:
         """Every entry of a tree in seq order, read in pages (keyset) so memory stays flat."""
         last = 0
         while True:
-            async with self._pool.acquire() as connection:
-                records = await connection.fetch(
-                    f"SELECT {', '.join(ENTRY_COLUMNS)} FROM ledger.entries WHERE tree_id = $1 AND seq > $2"
-                    " ORDER BY seq LIMIT $3",
-                    tree_id, last, page,
-                )
-            for record in records:
-                yield _stored(channel, record)
-            if len(records) < page:
+            rows = await self._rows(select(*_ENTRY_COLUMNS).where(entries.c.tree_id == tree_id, entries.c.seq > last)
+                                    .order_by(entries.c.seq).limit(page))
+            for row in rows:
+                yield _stored(channel, row)
+            if len(rows) < page:
                 return
-            last = records[-1]["seq"]
+            last = rows[-1].seq
 
     async def stored_nodes(self, tree_id: int) -> dict[tuple[int, int], bytes]:
         """Every stored node of one tree: (level, index) -> hash."""
-        async with self._pool.acquire() as connection:
-            records = await connection.fetch(
-                "SELECT level, index, hash FROM ledger.tree_nodes WHERE tree_id = $1", tree_id
-            )
-        return {(r["level"], r["index"]): bytes(r["hash"]) for r in records}
+        rows = await self._rows(select(tree_nodes.c.level, tree_nodes.c["index"], tree_nodes.c.hash)
+                                .where(tree_nodes.c.tree_id == tree_id))
+        return {(level, index): bytes(digest) for level, index, digest in rows}
 
     async def all_channels(self) -> list[str]:
         """Every channel name."""
-        async with self._pool.acquire() as connection:
-            return [r["channel"] for r in await connection.fetch("SELECT channel FROM ledger.channels ORDER BY 1")]
+        return await self._scalars(select(channels.c.channel).order_by(channels.c.channel))
 
     async def heads(self, *, start: int, end: int, tree_id: int | None = None) -> list[Head]:
         """Leaves of the log of heads with start <= index < end (of one tree when given)."""
-        async with self._pool.acquire() as connection:
-            records = await connection.fetch(
-                "SELECT log_index, tree_id, size, root FROM ledger.heads"
-                " WHERE log_index >= $1 AND log_index < $2 AND ($3::int IS NULL OR tree_id = $3) ORDER BY log_index",
-                start, end, tree_id,
-            )
-        return [Head(r["log_index"], r["tree_id"], r["size"], bytes(r["root"])) for r in records]
+        query = select(*_HEAD_COLUMNS).where(heads.c.log_index >= start, heads.c.log_index < end)
+        if tree_id is not None:
+            query = query.where(heads.c.tree_id == tree_id)
+        return [_head(r) for r in await self._rows(query.order_by(heads.c.log_index))]
 
-    async def blinded_ids(self, tree_ids: Iterable[int]) -> dict[int, bytes]:
+    async def blinded_ids(self, trees: Iterable[int]) -> dict[int, bytes]:
         """Blinded id of each tree id."""
-        async with self._pool.acquire() as connection:
-            records = await connection.fetch(
-                "SELECT tree_id, blinded_id FROM ledger.channels WHERE tree_id = ANY($1::int[])", list(set(tree_ids))
-            )
-        return {r["tree_id"]: bytes(r["blinded_id"]) for r in records}
+        rows = await self._rows(select(channels.c.tree_id, channels.c.blinded_id)
+                                .where(channels.c.tree_id == _any(set(trees), Integer)))
+        return {r.tree_id: bytes(r.blinded_id) for r in rows}
 
     async def tree_ids(self) -> dict[int, str]:
         """Every channel's tree id."""
-        async with self._pool.acquire() as connection:
-            return {r["tree_id"]: r["channel"]
-                    for r in await connection.fetch("SELECT tree_id, channel FROM ledger.channels")}
+        return {r.tree_id: r.channel for r in await self._rows(select(channels.c.tree_id, channels.c.channel))}
+
+    async def committed_entries(self) -> int:
+        """The sum of every channel's newest head: the entries committed (on a database of one run)."""
+        return await self._scalar(_COMMITTED_ENTRIES)
 
     # ------------------------------------------------------------------ checkpoints and witnesses
     async def checkpoint(self, *, size: int | None = None, cosigned: bool = False) -> dict[str, Any] | None:
         """A checkpoint (the newest; of ``size``; the newest with a cosignature) with its cosignature lines."""
-        async with self._pool.acquire() as connection:
-            record = await connection.fetchrow(
-                "SELECT c.size, c.root, c.note, c.created_at FROM ledger.checkpoints c"
-                " WHERE ($1::bigint IS NULL OR c.size = $1)"
-                " AND (NOT $2 OR EXISTS (SELECT 1 FROM ledger.cosignatures s WHERE s.size = c.size))"
-                " ORDER BY c.size DESC LIMIT 1",
-                size, cosigned,
-            )
-            if record is None:
+        query = select(*_CHECKPOINT_COLUMNS).order_by(checkpoints.c.size.desc()).limit(1)
+        if size is not None:
+            query = query.where(checkpoints.c.size == size)
+        if cosigned:
+            query = query.where(exists().where(cosignatures.c.size == checkpoints.c.size))
+        async with self._engine.connect() as connection:
+            found = (await connection.execute(query)).mappings().first()
+            if found is None:
                 return None
-            lines = await connection.fetch(
-                "SELECT witness, line FROM ledger.cosignatures WHERE size = $1 ORDER BY witness", record["size"]
-            )
-        return {**dict(record), "root": bytes(record["root"]), "cosignatures": {r["witness"]: r["line"] for r in lines}}
+            lines = await connection.execute(select(cosignatures.c.witness, cosignatures.c.line)
+                                             .where(cosignatures.c.size == found["size"])
+                                             .order_by(cosignatures.c.witness))
+            return {**found, "root": bytes(found["root"]), "cosignatures": {r.witness: r.line for r in lines}}
 
     async def checkpoints_page(self, *, after: int = 0, limit: int = 1000) -> list[dict[str, Any]]:
         """Checkpoints with size > ``after``, oldest first."""
-        async with self._pool.acquire() as connection:
-            records = await connection.fetch(
-                "SELECT size, root, note, created_at FROM ledger.checkpoints WHERE size > $1 ORDER BY size LIMIT $2",
-                after, limit,
-            )
-        return [{**dict(r), "root": bytes(r["root"])} for r in records]
+        query = select(*_CHECKPOINT_COLUMNS).where(checkpoints.c.size > after).order_by(checkpoints.c.size).limit(limit)
+        return [{**r, "root": bytes(r["root"])} for r in await self._dicts(query)]
+
+    async def checkpoint_count(self) -> int:
+        """How many checkpoints were signed."""
+        return await self._scalar(_CHECKPOINT_COUNT)
 
     async def register_witness(self, *, name: str, vkey: str, url: str | None) -> None:
         """Record (or update) a witness's verifier key."""
-        async with self._pool.acquire() as connection:
-            await connection.execute(
-                "INSERT INTO ledger.witnesses (name, vkey, url) VALUES ($1, $2, $3)"
-                " ON CONFLICT (name) DO UPDATE SET vkey = EXCLUDED.vkey, url = EXCLUDED.url",
-                name, vkey, url,
-            )
+        new = insert(witnesses_table).values(name=name, vkey=vkey, url=url)
+        async with self._engine.begin() as connection:
+            await connection.execute(new.on_conflict_do_update(
+                index_elements=[witnesses_table.c.name], set_={"vkey": new.excluded.vkey, "url": new.excluded.url}))
 
     async def witnesses(self) -> list[dict[str, Any]]:
         """Every registered witness."""
-        async with self._pool.acquire() as connection:
-            return [dict(r) for r in await connection.fetch("SELECT name, vkey, url FROM ledger.witnesses ORDER BY name")]
+        return await self._dicts(select(witnesses_table.c.name, witnesses_table.c.vkey, witnesses_table.c.url)
+                                 .order_by(witnesses_table.c.name))
 
     async def add_cosignature(self, *, size: int, witness: str, cosigned_at: int, line: str) -> bool:
         """Keep a verified cosignature; False when that witness had already cosigned that size."""
-        async with self._pool.acquire() as connection:
-            status = await connection.execute(
-                "INSERT INTO ledger.cosignatures (size, witness, cosigned_at, line) VALUES ($1, $2, $3, $4)"
-                " ON CONFLICT DO NOTHING",
-                size, witness, cosigned_at, line,
-            )
-        return status.endswith(" 1")
+        new = insert(cosignatures).values(size=size, witness=witness, cosigned_at=cosigned_at, line=line)
+        async with self._engine.begin() as connection:
+            result = await connection.execute(new.on_conflict_do_nothing())
+        return result.rowcount == 1
 
     async def cosignatures(self) -> list[dict[str, Any]]:
         """Every kept cosignature, oldest first."""
-        async with self._pool.acquire() as connection:
-            return [dict(r) for r in await connection.fetch(
-                "SELECT size, witness, cosigned_at, line FROM ledger.cosignatures ORDER BY size, witness"
-            )]
+        c = cosignatures.c
+        return await self._dicts(select(c.size, c.witness, c.cosigned_at, c.line).order_by(c.size, c.witness))
 
+    # ------------------------------------------------------------------ postings
     async def postings_of(self, entry_ids: Iterable[str]) -> list[dict[str, Any]]:
         """The postings of some entries (for verification)."""
-        async with self._pool.acquire() as connection:
-            return [dict(r) for r in await connection.fetch(
-                "SELECT entry_id, transfer_index, account, amount_cents FROM ledger.postings"
-                " WHERE entry_id = ANY($1::text[])", list(entry_ids),
-            )]
+        p = postings_table.c
+        return await self._dicts(select(p.entry_id, p.transfer_index, p.account, p.amount_cents)
+                                 .where(p.entry_id == _any(entry_ids, Text)))
 
     async def entries_with_transfers(self) -> list[StoredEntry]:
         """One row of every entry that is not a meter reading (the ones that can carry transfers)."""
-        async with self._pool.acquire() as connection:
-            records = await connection.fetch(
-                f"SELECT DISTINCT ON (e.entry_id) c.channel, {', '.join('e.' + c for c in ENTRY_COLUMNS)}"
-                " FROM ledger.entries e JOIN ledger.channels c USING (tree_id)"
-                " WHERE e.kind <> 'meter_reading' ORDER BY e.entry_id"
-            )
-        return [_stored(r["channel"], r) for r in records]
+        query = (select(channels.c.channel, *_ENTRY_COLUMNS).select_from(entries.join(channels, _same_tree()))
+                 .where(entries.c.kind != "meter_reading").ext(distinct_on(entries.c.entry_id))
+                 .order_by(entries.c.entry_id))
+        return [_stored(r.channel, r) for r in await self._rows(query)]
 
     async def all_postings(self) -> list[dict[str, Any]]:
         """Every posting (for verification)."""
-        async with self._pool.acquire() as connection:
-            return [dict(r) for r in await connection.fetch(
-                "SELECT entry_id, transfer_index, account, amount_cents, memo FROM ledger.postings"
-            )]
+        p = postings_table.c
+        return await self._dicts(select(p.entry_id, p.transfer_index, p.account, p.amount_cents, p.memo))
 
     async def balances(self, accounts_filter: Callable[[str], bool]) -> dict[str, int]:
         """Balance (debits minus credits, cents) of every account the filter admits."""
-        async with self._pool.acquire() as connection:
-            records = await connection.fetch(
-                "SELECT account, sum(amount_cents)::bigint AS balance FROM ledger.postings GROUP BY account"
-            )
-        return {r["account"]: r["balance"] for r in records if accounts_filter(r["account"])}
+        p = postings_table.c
+        rows = await self._rows(select(p.account, cast(func.sum(p.amount_cents), BigInteger).label("balance"))
+                                .group_by(p.account))
+        return {r.account: r.balance for r in rows if accounts_filter(r.account)}
 
     async def postings(self, account: str, *, start: datetime | None, end: datetime | None) -> list[dict[str, Any]]:
         """An account's postings in event-time order within [start, end)."""
-        async with self._pool.acquire() as connection:
-            records = await connection.fetch(
-                "SELECT entry_id, transfer_index, amount_cents, event_time, memo FROM ledger.postings"
-                " WHERE account = $1 AND ($2::timestamptz IS NULL OR event_time >= $2)"
-                " AND ($3::timestamptz IS NULL OR event_time < $3)"
-                " ORDER BY event_time, entry_id, transfer_index",
-                account, start, end,
-            )
-        return [dict(r) for r in records]
+        p = postings_table.c
+        query = (select(p.entry_id, p.transfer_index, p.amount_cents, p.event_time, p.memo)
+                 .where(p.account == account).order_by(p.event_time, p.entry_id, p.transfer_index))
+        if start is not None:
+            query = query.where(p.event_time >= start)
+        if end is not None:
+            query = query.where(p.event_time < end)
+        return await self._dicts(query)
 
     async def trial_balance(self) -> tuple[int, int, int]:
         """(sum of all balances, number of accounts, number of postings): the sum must be zero."""
-        async with self._pool.acquire() as connection:
-            record = await connection.fetchrow(
-                "SELECT coalesce(sum(amount_cents), 0)::bigint AS total, count(DISTINCT account) AS accounts,"
-                " count(*) AS postings FROM ledger.postings"
-            )
-        return record["total"], record["accounts"], record["postings"]
+        p = postings_table.c
+        (row,) = await self._rows(select(cast(func.coalesce(func.sum(p.amount_cents), 0), BigInteger),
+                                         func.count(distinct(p.account)), func.count()))
+        total, accounts, count = row
+        return total, accounts, count
 
     async def municipality_of_houses(self) -> dict[str, str]:
         """House id -> municipality id, as recorded on the residents' channels."""
-        async with self._pool.acquire() as connection:
-            records = await connection.fetch(
-                "SELECT owner_id, municipality_id FROM ledger.channels"
-                " WHERE kind = 'resident' AND municipality_id IS NOT NULL"
-            )
-        return {r["owner_id"]: r["municipality_id"] for r in records}
+        rows = await self._rows(select(channels.c.owner_id, channels.c.municipality_id)
+                                .where(channels.c.kind == "resident", channels.c.municipality_id.is_not(None)))
+        return {r.owner_id: r.municipality_id for r in rows}
 
     # ------------------------------------------------------------------ keys
     async def register_service_keys(self, pems: Mapping[str, str]) -> None:
         """Record each producer's public key (kept forever: old entries stay verifiable)."""
-        rows = [(service, key_id(pem), pem) for service, pem in pems.items()]
-        async with self._pool.acquire() as connection:
-            await connection.executemany(
-                "INSERT INTO ledger.service_keys (service, key_id, public_key_pem) VALUES ($1, $2, $3)"
-                " ON CONFLICT DO NOTHING",
-                rows,
-            )
+        rows = [{"service": service, "key_id": key_id(pem), "public_key_pem": pem} for service, pem in pems.items()]
+        if not rows:
+            return
+        async with self._engine.begin() as connection:
+            await connection.execute(insert(service_keys_table).on_conflict_do_nothing(), rows)
 
     async def service_keys(self) -> dict[str, list[str]]:
         """Every registered public key (PEM) per producer, newest first."""
-        async with self._pool.acquire() as connection:
-            records = await connection.fetch(
-                "SELECT service, public_key_pem FROM ledger.service_keys ORDER BY registered_at DESC"
-            )
+        k = service_keys_table.c
         keys: dict[str, list[str]] = {}
-        for r in records:
-            keys.setdefault(r["service"], []).append(r["public_key_pem"])
+        for r in await self._rows(select(k.service, k.public_key_pem).order_by(k.registered_at.desc())):
+            keys.setdefault(r.service, []).append(r.public_key_pem)
         return keys
 
     # ------------------------------------------------------------------ users
@@ -696,36 +715,36 @@ class LedgerStore:
         self, *, username: str, password_hash: str, role: str, municipality_id: str | None, house_id: str | None
     ) -> None:
         """Create or update a user."""
-        async with self._pool.acquire() as connection:
-            await connection.execute(
-                """
-                INSERT INTO ledger.users (username, password_hash, role, municipality_id, house_id)
-                VALUES ($1, $2, $3, $4, $5)
-                ON CONFLICT (username) DO UPDATE SET password_hash = EXCLUDED.password_hash,
-                    role = EXCLUDED.role, municipality_id = EXCLUDED.municipality_id,
-                    house_id = EXCLUDED.house_id, updated_at = now()
-                """,
-                username, password_hash, role, municipality_id, house_id,
-            )
+        new = insert(users).values(username=username, password_hash=password_hash, role=role,
+                                   municipality_id=municipality_id, house_id=house_id)
+        changed = {name: new.excluded[name] for name in ("password_hash", "role", "municipality_id", "house_id")}
+        async with self._engine.begin() as connection:
+            await connection.execute(new.on_conflict_do_update(
+                index_elements=[users.c.username], set_={**changed, "updated_at": func.now()}))
 
     async def user(self, username: str) -> dict[str, Any] | None:
         """A user's record, or None."""
-        async with self._pool.acquire() as connection:
-            record = await connection.fetchrow(
-                "SELECT username, password_hash, role, municipality_id, house_id FROM ledger.users"
-                " WHERE username = $1",
-                username,
-            )
-        return None if record is None else dict(record)
+        u = users.c
+        found = await self._dicts(select(u.username, u.password_hash, u.role, u.municipality_id, u.house_id)
+                                  .where(u.username == username))
+        return found[0] if found else None
 
 
-def _channel(r: Mapping[str, Any]) -> Channel:
-    return Channel(r["channel"], r["tree_id"], r["kind"], r["municipality_id"], bytes(r["salt"]), bytes(r["blinded_id"]))
+def _same_tree() -> Any:
+    return entries.c.tree_id == channels.c.tree_id
 
 
-def _stored(channel: str, r: Mapping[str, Any]) -> StoredEntry:
-    return StoredEntry(channel, r["seq"], r["entry_id"], r["kind"], r["event_time"], r["record_time"],
-                       bytes(r["entry"]), bytes(r["leaf"]), r["signature"])
+def _channel(r: Row) -> Channel:
+    return Channel(r.channel, r.tree_id, r.kind, r.municipality_id, bytes(r.salt), bytes(r.blinded_id))
+
+
+def _head(r: Row) -> Head:
+    return Head(r.log_index, r.tree_id, r.size, bytes(r.root))
+
+
+def _stored(channel: str, r: Row) -> StoredEntry:
+    return StoredEntry(channel, r.seq, r.entry_id, r.kind, r.event_time, r.record_time,
+                       bytes(r.entry), bytes(r.leaf), r.signature)
 
 
 def key_id(pem: str) -> str:

@@ -1,0 +1,1 @@
+"""Escrow's adapters: its tables and every query on them."""

@@ -1,0 +1,61 @@
+"""What escrow's use cases share: settings, the registry, the one engine and escrow's signing key."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timezone
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from energychain_shared import topics
+from energychain_shared.registry import Municipality, Registry
+
+from energychain_escrow.domain.book import Terms
+from energychain_escrow.settings import EscrowSettings
+
+UTC = timezone.utc
+# Billing's topics escrow consumes; a book advances only as far as the lowest watermark over all their partitions.
+INPUT_TOPICS = (topics.INVOICES, topics.PAYMENTS, topics.PAST_DUE)
+
+
+def terms_of(municipality: Municipality) -> Terms:
+    """A registered municipality's escrow terms as the domain's value object."""
+    escrow = municipality.escrow
+    return Terms(escrow.endowment_cents, escrow.share_percent, escrow.cap_cents)
+
+
+@dataclass
+class EscrowContext:
+    """What the use cases need: settings, the registry, the engine and escrow's signing key."""
+
+    settings: EscrowSettings
+    registry: Registry
+    engine: AsyncEngine
+    signing_key: Ed25519PrivateKey
+    _starts: dict[str, date] | None = field(default=None, init=False, repr=False)
+
+    async def close(self) -> None:
+        """Close the engine's connections."""
+        await self.engine.dispose()
+
+    def municipality(self, municipality_id: str) -> Municipality | None:
+        """The registered municipality, if any."""
+        return self.registry.by_municipality.get(municipality_id)
+
+    def program_start(self, municipality: Municipality) -> datetime | None:
+        """Local midnight of the earliest contract start among the municipality's residents (the endowment)."""
+        if self._starts is None:
+            earliest: dict[str, date] = {}
+            for resident in self.registry.residents:
+                day = resident.contract.start_date
+                earliest[resident.municipality_id] = min(day, earliest.get(resident.municipality_id, day))
+            self._starts = earliest
+        first = self._starts.get(municipality.municipality_id)
+        if first is None:
+            return None
+        return datetime.combine(first, time(0), tzinfo=municipality.zone).astimezone(UTC)
+
+    def input_topics(self) -> list[str]:
+        """Billing's topics under this installation's prefix."""
+        return [self.settings.topic(t) for t in INPUT_TOPICS]

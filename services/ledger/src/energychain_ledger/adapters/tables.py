@@ -1,0 +1,144 @@
+"""The ledger's tables, declared once (SQLAlchemy Core), as revisions 0001 and 0002 create them.
+
+No schema on the metadata: every connection of the ledger works in schema ``ledger`` through
+its ``search_path`` (`energychain_shared.db.make_engine`). The revisions name ``ledger.``
+explicitly, so the schema is always ``SCHEMA``; an integration test compares this metadata
+with the migrated schema.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    Sequence,
+    SmallInteger,
+    Table,
+    Text,
+    func,
+)
+
+SCHEMA = "ledger"
+metadata = MetaData()
+
+
+def _timestamp(name: str, *, default_now: bool = False) -> Column:
+    return Column(name, DateTime(timezone=True), nullable=False, server_default=func.now() if default_now else None)
+
+
+# Tree 0 is the log of channel heads; every channel has a tree id of its own.
+tree_ids = Sequence("tree_ids", start=1, metadata=metadata)
+
+channels = Table(
+    "channels", metadata,
+    Column("channel", Text, primary_key=True),
+    Column("tree_id", Integer, nullable=False, unique=True),
+    Column("kind", Text, nullable=False),
+    Column("owner_id", Text),
+    Column("municipality_id", Text),
+    Column("salt", LargeBinary, nullable=False),
+    Column("blinded_id", LargeBinary, nullable=False, unique=True),
+    _timestamp("created_at", default_now=True),
+    Index("channels_municipality", "municipality_id"),
+)
+
+channel_members = Table(
+    "channel_members", metadata,
+    Column("channel", Text, ForeignKey("channels.channel"), primary_key=True),
+    Column("member", Text, primary_key=True),
+    Index("channel_members_member", "member", "channel"),
+)
+
+entries = Table(
+    "entries", metadata,
+    Column("tree_id", Integer, primary_key=True),
+    Column("seq", BigInteger, primary_key=True),
+    Column("entry_id", Text, nullable=False),
+    Column("kind", Text, nullable=False),
+    _timestamp("event_time"),
+    _timestamp("record_time"),
+    Column("entry", LargeBinary, nullable=False),
+    Column("leaf", LargeBinary, nullable=False),
+    Column("signature", Text, nullable=False),
+    Index("entries_entry_id", "entry_id"),
+)
+
+tree_nodes = Table(
+    "tree_nodes", metadata,
+    Column("tree_id", Integer, primary_key=True),
+    Column("level", SmallInteger, primary_key=True),
+    Column("index", BigInteger, primary_key=True),
+    Column("hash", LargeBinary, nullable=False),
+)
+
+heads = Table(
+    "heads", metadata,
+    Column("log_index", BigInteger, primary_key=True, autoincrement=False),
+    Column("tree_id", Integer, nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("root", LargeBinary, nullable=False),
+)
+Index("heads_tree", heads.c.tree_id, heads.c.log_index.desc())
+
+checkpoints = Table(
+    "checkpoints", metadata,
+    Column("size", BigInteger, primary_key=True, autoincrement=False),
+    Column("root", LargeBinary, nullable=False),
+    Column("note", Text, nullable=False),
+    _timestamp("created_at"),
+)
+
+witnesses = Table(
+    "witnesses", metadata,
+    Column("name", Text, primary_key=True),
+    Column("vkey", Text, nullable=False),
+    Column("url", Text),
+    _timestamp("registered_at", default_now=True),
+)
+
+cosignatures = Table(
+    "cosignatures", metadata,
+    Column("size", BigInteger, ForeignKey("checkpoints.size"), primary_key=True, autoincrement=False),
+    Column("witness", Text, ForeignKey("witnesses.name"), primary_key=True),
+    Column("cosigned_at", BigInteger, nullable=False),
+    Column("line", Text, nullable=False),
+    _timestamp("received_at", default_now=True),
+)
+Index("cosignatures_witness", cosignatures.c.witness, cosignatures.c.size.desc())
+
+postings = Table(
+    "postings", metadata,
+    Column("entry_id", Text, primary_key=True),
+    Column("transfer_index", Integer, primary_key=True, autoincrement=False),
+    Column("account", Text, primary_key=True),
+    Column("amount_cents", BigInteger, nullable=False),
+    _timestamp("event_time"),
+    Column("memo", Text, nullable=False, server_default=""),
+    Index("postings_account_time", "account", "event_time"),
+)
+
+users = Table(
+    "users", metadata,
+    Column("username", Text, primary_key=True),
+    Column("password_hash", Text, nullable=False),
+    Column("role", Text, nullable=False),
+    Column("municipality_id", Text),
+    Column("house_id", Text),
+    _timestamp("created_at", default_now=True),
+    _timestamp("updated_at", default_now=True),
+)
+
+# Every public key a producer has had; old entries stay verifiable after a rotation.
+service_keys = Table(
+    "service_keys", metadata,
+    Column("service", Text, primary_key=True),
+    Column("key_id", Text, primary_key=True),
+    Column("public_key_pem", Text, nullable=False),
+    _timestamp("registered_at", default_now=True),
+)

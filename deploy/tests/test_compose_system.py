@@ -19,6 +19,7 @@ import importlib.util
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import threading
@@ -43,6 +44,7 @@ PORTS = {"web": 0, "meter_ingest": 1, "ledger": 2, "billing": 3, "escrow": 4, "m
 ENV_NAME = {"web": "WEB", "meter_ingest": "METER_INGEST", "ledger": "LEDGER", "billing": "BILLING", "escrow": "ESCROW",
             "market": "MARKET", "witness-auditor": "WITNESS_AUDITOR", "witness-parlier": "WITNESS_PARLIER"}
 SCALE = ["--scale", "billing-worker=3", "--scale", "ledger-consumer=2"]
+PG_OFFSET = 50
 DOCKER = "/usr/bin/docker" if Path("/usr/bin/docker").exists() else (shutil.which("docker") or "docker")
 UTC = timezone.utc
 
@@ -68,6 +70,33 @@ def images() -> None:
     print(f"compose: images ready in {time.monotonic() - started:.0f} s")
 
 
+def ephemeral_port_floor() -> int:
+    """The lowest port the kernel hands out to outgoing connections (any socket may hold one of those)."""
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
+def is_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def free_base_port(preferred: int) -> int:
+    """``preferred``, or the next base 200 ports on whose published ports nothing listens. Published ports
+    stay below the ephemeral range, where no outgoing connection of another process can hold one."""
+    offsets = [*PORTS.values(), PG_OFFSET]
+    for base in range(preferred, ephemeral_port_floor() - max(offsets), 200):
+        if all(is_free(base + offset) for offset in offsets):
+            return base
+    raise AssertionError(f"no free loopback ports for a compose project from {preferred} up to the ephemeral range")
+
+
 @dataclass
 class ComposeSystem:
     """A compose project on loopback ports of its own, with the helpers of energychain_cli.sandbox.Sandbox
@@ -81,6 +110,7 @@ class ComposeSystem:
     passwords: dict[str, str] = field(default_factory=lambda: {u["username"]: u["password"] for u in USERS})
 
     def __post_init__(self) -> None:
+        self.base_port = free_base_port(self.base_port)
         self.witness_ports = {"witness-auditor": self.port("witness-auditor"),
                               "witness-parlier": self.port("witness-parlier")}
         self.env = {
@@ -93,7 +123,7 @@ class ComposeSystem:
 
     @property
     def pg_port(self) -> int:
-        return self.base_port + 50
+        return self.base_port + PG_OFFSET
 
     def port(self, name: str) -> int:
         return self.base_port + PORTS[name]
@@ -248,7 +278,7 @@ def parlier_modules():
 def test_the_compose_system_replays_the_parlier_year_through_a_crash(images, parlier_exports, parlier_modules,
                                                                      tmp_path_factory):
     conftest, year = parlier_modules
-    system = ComposeSystem("ectest1", 38100, tmp_path_factory.mktemp("compose-year"))
+    system = ComposeSystem("ectest1", 28100, tmp_path_factory.mktemp("compose-year"))
     system.prepare(parlier_exports, parlier_registry(conftest.ESCROW_CAP_CENTS))
     system.down()
     try:
@@ -279,7 +309,7 @@ def test_the_compose_system_replays_the_parlier_year_through_a_crash(images, par
 def test_the_three_broker_cluster_loses_nothing_when_a_broker_dies_for_good(images, parlier_exports,
                                                                             parlier_modules, tmp_path_factory):
     conftest, year = parlier_modules
-    system = ComposeSystem("ectest2", 39100, tmp_path_factory.mktemp("compose-cluster"), cluster=True)
+    system = ComposeSystem("ectest2", 29100, tmp_path_factory.mktemp("compose-cluster"), cluster=True)
     system.prepare(parlier_exports, parlier_registry(conftest.ESCROW_CAP_CENTS))
     system.down()
     try:
@@ -349,7 +379,7 @@ def test_a_broken_image_makes_the_health_wait_fail(images, tmp_path):
     subprocess.run([DOCKER, "build", "-q", "-t", broken, str(tmp_path)], check=True, capture_output=True,
                    env={**os.environ, "DOCKER_BUILDKIT": "0"})
     (tmp_path / "override.yml").write_text(f"services:\n  kafka:\n    image: {broken}\n")
-    system = ComposeSystem("ectest3", 37100, tmp_path)
+    system = ComposeSystem("ectest3", 27100, tmp_path)
     system.env.update({"EC_COMPOSE_FILES": str(tmp_path / "override.yml"), "EC_COMPOSE_HEALTH_TIMEOUT": "120"})
     system.down()
     try:

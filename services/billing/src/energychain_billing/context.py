@@ -12,7 +12,7 @@ from energychain_shared import events, topics
 from energychain_shared.outbox import OutboxRow, outbox_row
 from energychain_shared.registry import Registry, Resident
 
-from energychain_billing.domain.schedule import Schedule
+from energychain_billing.domain.schedule import BoundaryWatch, Schedule
 from energychain_billing.domain.tariff import Tariff
 from energychain_billing.settings import BillingSettings
 
@@ -33,6 +33,11 @@ class BillingContext:
             m.municipality_id: Schedule(zone=m.zone, grace=self.settings.grace, due_days=self.settings.billing_due_days)
             for m in self.registry.municipalities
         }
+
+    @cached_property
+    def boundaries(self) -> BoundaryWatch:
+        """Whether a clock step crosses any municipality's period close or due date."""
+        return BoundaryWatch(self.schedules.values())
 
     def resident(self, house_id: str) -> Resident | None:
         """The registered resident of ``house_id``, if any."""

@@ -60,7 +60,7 @@ async def apply_readings_batch(ctx: BillingContext, partition: int, batch: Seque
             elif isinstance(event, events.ClockWatermarkReached) and event.sim_time > watermark:
                 # Readings before a close must be stored before it, later ones after it: that is
                 # what decides whether a reading is on its period's invoice or a late adjustment.
-                if any(s.crosses_boundary(watermark, event.sim_time) for s in ctx.schedules.values()):
+                if ctx.boundaries.crosses_boundary(watermark, event.sim_time):
                     await repository.store_hours(connection, partition, pending)
                     report.readings += len(pending)
                     pending = []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 from zoneinfo import ZoneInfo
@@ -11,7 +12,7 @@ import pytest
 from energychain_billing.domain.invoice import compose_invoice, draft_invoice, unpaid_by_invoice
 from energychain_billing.domain.payments import InvalidPayment, parse_amount_cents, parse_method, request_fingerprint
 from energychain_billing.domain.periods import BillingPeriod, period_of
-from energychain_billing.domain.schedule import Schedule
+from energychain_billing.domain.schedule import BoundaryWatch, Schedule
 from energychain_billing.domain.statement import IssuedInvoice, statement
 from energychain_billing.domain.tariff import Tariff, billed_wh, energy_amount_cents, round_cents
 
@@ -123,6 +124,31 @@ def test_a_clock_step_crosses_a_boundary_only_at_a_close_or_a_due_date():
     schedule = Schedule(zone=LA, grace=timedelta(hours=48), due_days=21)
     assert schedule.crosses_boundary(datetime(2021, 10, 24, 6, tzinfo=UTC), datetime(2021, 10, 24, 7, tzinfo=UTC))
     assert not schedule.crosses_boundary(datetime(2021, 10, 10, tzinfo=UTC), datetime(2021, 10, 20, tzinfo=UTC))
+
+
+def _crosses_by_definition(schedule: Schedule, after: datetime, upto: datetime) -> bool:
+    """A close in (after, upto], or a due date there: its period closed due_days earlier."""
+    shift = timedelta(days=schedule.due_days)
+    return bool(schedule.periods_closing(after, upto) or schedule.periods_closing(after - shift, upto - shift))
+
+
+def test_the_boundary_watch_agrees_with_the_calendar_over_a_year_of_clock_steps():
+    rng = random.Random(7)
+    calendars = [Schedule(zone=LA, grace=timedelta(hours=48), due_days=21),
+                 Schedule(zone=ZoneInfo("America/New_York"), grace=timedelta(hours=6), due_days=10)]
+    watch = BoundaryWatch(calendars)
+    clocks = [datetime(2021, 6, 27, 7, tzinfo=UTC)] * 3  # three partitions, each its own watermark
+    crossings = 0
+    for _ in range(12_000):
+        which = rng.randrange(3)
+        step = timedelta(hours=rng.choice([1, 1, 1, 2, 5, 30, 400]))
+        after, upto = clocks[which], clocks[which] + step
+        expected = any(_crosses_by_definition(c, after, upto) for c in calendars)
+        assert watch.crosses_boundary(after, upto) == expected, (after, upto)
+        assert any(c.crosses_boundary(after, upto) for c in calendars) == expected, (after, upto)
+        crossings += expected
+        clocks[which] = upto
+    assert crossings > 50  # every close and due date of both calendars was met, on three clocks
 
 
 def test_statement_balance_subtracts_payments_and_credits_not_yet_invoiced_and_flags_past_due():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -37,12 +38,39 @@ class Schedule:
             period = period.next()
         return closing
 
+    def next_boundary(self, after: datetime) -> datetime:
+        """The first period close or due date strictly after ``after``."""
+        period = period_of(after - self.grace, self.zone)
+        while self.issued_at(period) <= after:
+            period = period.next()
+        close = self.issued_at(period)
+        # A due date lies after ``after`` exactly when its period closes after ``after - due_days``.
+        period = period_of(after - timedelta(days=self.due_days) - self.grace, self.zone)
+        while self.due_at(period) <= after:
+            period = period.next()
+        return min(close, self.due_at(period))
+
     def crosses_boundary(self, after: datetime, upto: datetime) -> bool:
         """True when a period close or a due date lies in (after, upto]: the clock step must be applied exactly."""
+        return after < upto and self.next_boundary(after) <= upto
+
+
+class BoundaryWatch:
+    """``crosses_boundary`` over several calendars, for a clock read every hour: each calendar's next boundary
+    is computed once and kept while the clock stays before it (a watermark step is then one comparison)."""
+
+    def __init__(self, schedules: Iterable[Schedule]) -> None:
+        self._windows = [[schedule, None, None] for schedule in schedules]  # [schedule, from, next boundary]
+
+    def crosses_boundary(self, after: datetime, upto: datetime) -> bool:
+        """True when any calendar has a period close or due date in (after, upto]."""
         if upto <= after:
             return False
-        if self.periods_closing(after, upto):
-            return True
-        # A due date lies in (after, upto] exactly when its period closed due_days earlier.
-        shift = timedelta(days=self.due_days)
-        return bool(self.periods_closing(after - shift, upto - shift))
+        for window in self._windows:
+            schedule, start, boundary = window
+            if start is None or not start <= after < boundary:
+                boundary = schedule.next_boundary(after)
+                window[1], window[2] = after, boundary
+            if boundary <= upto:
+                return True
+        return False

@@ -5,7 +5,9 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from energychain_shared.auth import InvalidToken, Principal, Role, issue_token, verify_token
+from energychain_shared.auth import (
+    InvalidToken, Principal, Revocation, Revocations, Role, issue_token, subject_digest, verify_token,
+)
 from energychain_shared.channels import GSA_CHANNEL, municipality_channel, resident_channel
 
 pytestmark = pytest.mark.unit
@@ -16,9 +18,22 @@ STEPHEN = Principal(role=Role.MUNICIPALITY, subject="stephen", municipality_id="
 OPERATOR = Principal(role=Role.GSA, subject="operator")
 
 
-def test_token_round_trip_keeps_role_subject_municipality_and_house():
-    token = issue_token(KEY, LUIS, ttl=timedelta(minutes=5))
-    assert verify_token(KEY.public_key(), token) == LUIS
+def test_token_round_trip_keeps_role_subject_municipality_house_and_issue_time():
+    now = datetime(2026, 12, 1, 9, 0, 0, 250_000, tzinfo=timezone.utc)
+    token = issue_token(KEY, LUIS, ttl=timedelta(days=36500), now=now)
+    assert verify_token(KEY.public_key(), token) == LUIS.model_copy(update={"issued_at": now.timestamp()})
+
+
+def test_a_revocation_refuses_a_disabled_users_tokens_and_the_tokens_issued_before_a_password_change():
+    changed = datetime(2026, 12, 1, 9, 0, 0, 500_000, tzinfo=timezone.utc)
+    revoked = Revocations([Revocation(subject_digest("luis"), changed), Revocation(subject_digest("stephen"), None)])
+    before, after = changed - timedelta(milliseconds=1), changed + timedelta(milliseconds=1)
+    assert revoked.refuses(LUIS.model_copy(update={"issued_at": before.timestamp()}))
+    assert not revoked.refuses(LUIS.model_copy(update={"issued_at": after.timestamp()}))
+    assert revoked.refuses(STEPHEN.model_copy(update={"issued_at": after.timestamp()}))
+    assert not revoked.refuses(OPERATOR.model_copy(update={"issued_at": before.timestamp()}))
+    revoked.replace([])
+    assert not revoked.refuses(STEPHEN)
 
 
 def test_expired_token_is_refused():

@@ -1,11 +1,16 @@
 """Access tokens: EdDSA-signed JWTs carrying role, subject and municipality.
 
 The ledger's identity service signs tokens with the private token key; every
-other service verifies them with the public key alone.
+other service verifies them with the public key alone, and refuses the tokens of users
+the ledger has disabled or re-passworded since (``Revocations``, refreshed from the
+ledger's ``GET /auth/revocations`` every ``token_revocation_refresh_s``).
 """
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from enum import StrEnum
 from typing import Annotated
@@ -40,6 +45,7 @@ class Principal(BaseModel):
     subject: str
     municipality_id: str | None = None
     house_id: str | None = None
+    issued_at: float | None = None  # the token's iat (seconds since the epoch, to the ms), when read from a token
 
     def may_read_channel(self, channel: str, *, channel_municipality: str | None) -> bool:
         """True when this principal is a member of ``channel``."""
@@ -61,7 +67,7 @@ def issue_token(
         "role": principal.role.value,
         "municipality": principal.municipality_id,
         "house": principal.house_id,
-        "iat": int(issued.timestamp()),
+        "iat": round(issued.timestamp(), 3),  # to the ms: a revocation refuses the tokens issued before it
         "exp": int((issued + ttl).timestamp()),
     }
     return jwt.encode(claims, key, algorithm=ALGORITHM)
@@ -82,9 +88,46 @@ def verify_token(key: Ed25519PublicKey, token: str) -> Principal:
             subject=claims["sub"],
             municipality_id=claims.get("municipality"),
             house_id=claims.get("house"),
+            issued_at=claims.get("iat"),
         )
     except (jwt.PyJWTError, KeyError, ValueError) as error:
         raise InvalidToken(str(error)) from None
+
+
+def subject_digest(subject: str) -> str:
+    """How the revocation list names a user: SHA-256 of the username, hex (the list is public)."""
+    return hashlib.sha256(subject.encode()).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class Revocation:
+    """The tokens of one user no longer honoured: all of them (disabled), or those issued before ``not_before``."""
+
+    subject_sha256: str
+    not_before: datetime | None  # None: the user is disabled
+
+
+class Revocations:
+    """The users whose tokens are refused: replaced whole on each refresh from the ledger."""
+
+    def __init__(self, revoked: Iterable[Revocation] = ()) -> None:
+        self._by_subject: dict[str, Revocation] = {}
+        self.replace(revoked)
+
+    def replace(self, revoked: Iterable[Revocation]) -> None:
+        self._by_subject = {r.subject_sha256: r for r in revoked}
+
+    def entries(self) -> list[Revocation]:
+        return sorted(self._by_subject.values(), key=lambda r: r.subject_sha256)
+
+    def refuses(self, principal: Principal) -> bool:
+        """Whether ``principal``'s token was revoked: its user disabled, or the token older than the revocation."""
+        found = self._by_subject.get(subject_digest(principal.subject))
+        if found is None:
+            return False
+        if found.not_before is None:
+            return True
+        return principal.issued_at is None or principal.issued_at < found.not_before.timestamp()
 
 
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/auth/token", auto_error=False)
@@ -95,7 +138,8 @@ def current_principal(
 ) -> Principal:
     """FastAPI dependency: the verified caller (401 without a valid token).
 
-    The app must put the token public key on ``app.state.token_public_key``.
+    The app must put the token public key on ``app.state.token_public_key``; when it keeps
+    ``app.state.revocations`` (``Revocations``), a revoked token is refused too.
     """
     unauthorized = HTTPException(
         status.HTTP_401_UNAUTHORIZED,
@@ -105,9 +149,14 @@ def current_principal(
     if token is None:
         raise unauthorized
     try:
-        return verify_token(request.app.state.token_public_key, token)
+        principal = verify_token(request.app.state.token_public_key, token)
     except InvalidToken:
         raise unauthorized from None
+    revocations: Revocations | None = getattr(request.app.state, "revocations", None)
+    if revocations is not None and revocations.refuses(principal):
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, detail="token revoked: the user was disabled or changed "
+                            "its password; sign in again", headers={"WWW-Authenticate": "Bearer"})
+    return principal
 
 
 def require_role(*roles: Role):

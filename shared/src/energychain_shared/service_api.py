@@ -15,10 +15,12 @@ from typing import Any
 from fastapi import FastAPI
 
 from energychain_shared import keys
+from energychain_shared.auth import Revocations
 from energychain_shared.kafka import RenewableProducer
 from energychain_shared.migrations import assert_migrated
 from energychain_shared.observability import install_health
 from energychain_shared.problems import install_problem_details
+from energychain_shared.revocation_feed import follow_revocations
 from energychain_shared.settings import CommonSettings
 
 
@@ -32,7 +34,8 @@ def create_service_app(
     public key loaded and `/healthz`, `/readyz`, `/metrics`, refusals as problem details
     (energychain_shared.problems); readiness asks whether the service's schema is migrated
     (``migrations.assert_migrated`` on the context's engine). The context has ``engine`` and ``close()``.
-    Each of ``background`` runs as a task for the app's lifetime (cancelled at shutdown).
+    Each of ``background`` runs as a task for the app's lifetime (cancelled at shutdown), and so does
+    the refresh of the ledger's revocation list (``revocation_feed``).
     """
     owns_context = context is None
     owns_producer = producer is None and producer_client_id is not None
@@ -45,6 +48,7 @@ def create_service_app(
             app.state.producer = RenewableProducer(settings, client_id=producer_client_id)
             await app.state.producer.start()
         tasks = [asyncio.create_task(run(app)) for run in background]
+        tasks.append(asyncio.create_task(follow_revocations(app.state.revocations, settings)))
         try:
             yield
         finally:
@@ -60,6 +64,7 @@ def create_service_app(
     if context is not None:  # given by the caller (tests): usable without running the lifespan
         app.state.ctx, app.state.producer = context, producer
     app.state.token_public_key = keys.load_public_key(settings.resolved_keys_dir, keys.TOKEN_KEY)
+    app.state.revocations = Revocations()  # refreshed from the ledger while the app runs
 
     async def schema_migrated() -> None:
         await assert_migrated(app.state.ctx.engine)

@@ -64,6 +64,11 @@ class CommonSettings(BaseSettings):
     pg_database: str = "energychain"
 
     token_ttl_s: int = Field(default=3600, gt=0, description="Lifetime of access tokens.")
+    token_revocation_refresh_s: float = Field(
+        default=10.0, gt=0, le=3600,
+        description="How often each API refreshes the ledger's list of revoked users: the bound on how long a "
+        "disabled user's token still works outside the ledger.",
+    )
 
     # Where each service's API is reached by clients (the CLI, the web server, the demo driver).
     meter_ingest_url: str = "http://127.0.0.1:8101"

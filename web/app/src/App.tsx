@@ -17,6 +17,7 @@ import { MunicipalTransactions } from "./pages/municipality/Transactions";
 import { GsaDashboard } from "./pages/gsa/Dashboard";
 import { GsaMarket } from "./pages/gsa/Market";
 import { GsaOperations } from "./pages/gsa/Operations";
+import { GsaUsers } from "./pages/gsa/Users";
 import { GsaAccounts } from "./pages/gsa/Accounts";
 
 function RequireRole({ role, children }: { role: Role; children: ReactNode }) {
@@ -86,6 +87,7 @@ export function App() {
             <Route path="market" element={<GsaMarket />} />
             <Route path="accounts" element={<GsaAccounts />} />
             <Route path="operations" element={<GsaOperations />} />
+            <Route path="users" element={<GsaUsers />} />
           </Route>
           <Route path="*" element={<Home />} />
         </Routes>

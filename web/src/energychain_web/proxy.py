@@ -33,6 +33,12 @@ def forwarded_headers(headers: dict[str, str] | object) -> dict[str, str]:
     return {name: value for name, value in headers.items() if name.lower() in FORWARDED_REQUEST_HEADERS}
 
 
+def client_header(request: Request) -> dict[str, str]:
+    """X-Forwarded-For naming the browser's address (the edge's own view; one the browser sent is dropped), so the
+    ledger throttles sign-ins per client, not per proxy."""
+    return {"x-forwarded-for": request.client.host} if request.client else {}
+
+
 def may_repeat(request: httpx.Request) -> bool:
     """Whether sending ``request`` twice is harmless: a safe method, or an Idempotency-Key the service honours."""
     return request.method in SAFE_METHODS or "idempotency-key" in request.headers
@@ -75,7 +81,7 @@ def proxy_router(upstreams: dict[str, str]) -> APIRouter:
             request.method,
             f"{base}/{upstream_path(request.scope, service)}",
             params=request.query_params.multi_items(),
-            headers=forwarded_headers(request.headers),
+            headers={**forwarded_headers(request.headers), **client_header(request)},
             content=await request.body(),
         )
         try:

@@ -197,3 +197,35 @@ def test_web_gsa_lists_dead_letters_from_their_topic_and_shows_why_a_correction_
     assert page.get_attribute(row_selector, "data-state") == "open"
     assert_accessible(page, "operations, dead letters with a refused correction")
     shot(page, "gsa-dead-letters")
+
+
+def test_web_gsa_creates_a_resident_user_and_disables_it_and_its_sign_in_then_fails(page, sign_in, web_url, shot,
+                                                                                     require):
+    require("ledger")
+    sign_in(page, "gsa-operator")
+    page.goto(f"{web_url}/gsa/users")
+    page.wait_for_selector("[data-testid=user-row][data-user=luis]")
+    name, password = f"web-{int(time.time() * 1000) % 10**9}", "a web passphrase"
+    page.fill("#username", name)
+    page.fill("#house_id", "house-02")
+    page.fill("#password", "short")
+    page.click("[data-testid=user-create] button[type=submit]")
+    assert "12 to 256 characters" in page.inner_text("[data-testid=error-password]", timeout=10_000)
+    page.fill("#password", password)
+    page.click("[data-testid=user-create] button[type=submit]")
+    page.wait_for_selector("[data-testid=user-done]")
+    assert "house-02" in page.inner_text("[data-testid=user-done]")
+    row = f"[data-testid=user-row][data-user={name}]"
+    page.wait_for_selector(row)
+    assert "parlier" in page.inner_text(row) and "active" in page.inner_text(row)
+    page.click(f"{row} button:has-text('Disable')")
+    page.wait_for_selector(f"{row} :text('disabled')")
+    shot(page, "gsa-users")
+    page.goto(f"{web_url}/login")
+    page.evaluate("sessionStorage.clear()")
+    page.goto(f"{web_url}/login")
+    page.fill("#username", name)
+    page.fill("#password", password)
+    page.click("button[type=submit]")
+    page.wait_for_selector(f"text=user '{name}' is disabled", timeout=10_000)
+    assert "/login" in page.url

@@ -24,6 +24,9 @@ replay_app = typer.Typer(no_args_is_help=True, help="Replay control (GSA).")
 app.add_typer(replay_app, name="replay")
 dead_letters_app = typer.Typer(no_args_is_help=True, help="Dead letters: refused meter rows and ledger appends (GSA).")
 app.add_typer(dead_letters_app, name="dead-letters")
+users_app = typer.Typer(no_args_is_help=True, help="Users: create, disable, enable, list (GSA).")
+app.add_typer(users_app, name="users")
+USER_COLUMNS = ["username", "role", "municipality_id", "house_id", "disabled_at", "created_at"]
 console = Console()
 SERVICES = ("meter_ingest", "ledger", "billing", "escrow", "market")
 
@@ -89,6 +92,68 @@ def login(
     token = call(Api(current).login, username, password)
     save_session(current, username=username, token=token)
     console.print(f"logged in as [bold]{username}[/bold]")
+
+
+def _new_password(prompt: str, stdin: bool) -> str:
+    if stdin:
+        return sys.stdin.readline().rstrip("\n")
+    return typer.prompt(prompt, hide_input=True, confirmation_prompt=True)
+
+
+@app.command()
+def password(
+    password_stdin: Annotated[bool, typer.Option(help="Read the current and the new password, one per line, "
+                                                      "from standard input.")] = False,
+) -> None:
+    """Change your own password (your older tokens stop working: log in again)."""
+    current = sys.stdin.readline().rstrip("\n") if password_stdin else typer.prompt("current password", hide_input=True)
+    new = _new_password("new password", password_stdin)
+    call(api().post, "ledger", "/auth/password", {"current_password": current, "new_password": new})
+    console.print("password changed: log in again with the new one")
+
+
+@users_app.command("list")
+def users_list(
+    role: Annotated[Optional[str], typer.Option(help="resident, municipality, gsa or auditor.")] = None,
+    limit: Annotated[int, typer.Option(help="At most this many, by username.")] = 1000,
+) -> None:
+    """Every user (or those of one role), with whether it is disabled."""
+    console.print(table("users", call(api().get, "ledger", "/admin/users", role=role, limit=limit), USER_COLUMNS))
+
+
+@users_app.command("show")
+def users_show(username: str) -> None:
+    """One user."""
+    console.print(table("user", [call(api().get, "ledger", f"/admin/users/{quote(username, safe='')}")],
+                        USER_COLUMNS + ["updated_at"]))
+
+
+@users_app.command("create")
+def users_create(
+    username: str,
+    role: Annotated[str, typer.Option(help="resident or municipality.")],
+    house: Annotated[Optional[str], typer.Option(help="A resident's registered house id.")] = None,
+    municipality: Annotated[Optional[str], typer.Option(help="A municipality user's municipality id.")] = None,
+    password_stdin: Annotated[bool, typer.Option(help="Read the password from standard input.")] = False,
+) -> None:
+    """Create a resident user (for a registered house) or a municipality user."""
+    body = {"username": username, "role": role, "password": _new_password("password", password_stdin),
+            "house_id": house, "municipality_id": municipality}
+    console.print(table("created", [call(api().post, "ledger", "/admin/users", body)], USER_COLUMNS))
+
+
+@users_app.command("disable")
+def users_disable(username: str) -> None:
+    """Disable a user: its login fails at once and its tokens stop working."""
+    console.print(table("disabled", [call(api().post, "ledger", f"/admin/users/{quote(username, safe='')}/disable")],
+                        USER_COLUMNS))
+
+
+@users_app.command("enable")
+def users_enable(username: str) -> None:
+    """Enable a disabled user again (it logs in anew)."""
+    console.print(table("enabled", [call(api().post, "ledger", f"/admin/users/{quote(username, safe='')}/enable")],
+                        USER_COLUMNS))
 
 
 @app.command("wait-ready")

@@ -1,5 +1,5 @@
-"""The ledger's HTTP API: tokens; role-scoped reads of channels, entries and accounts; the log, its
-checkpoints and proofs; cosignatures; verification."""
+"""The ledger's HTTP API: tokens and users (`auth_api`); role-scoped reads of channels, entries and
+accounts; the log, its checkpoints and proofs; cosignatures; verification."""
 
 from __future__ import annotations
 
@@ -10,36 +10,31 @@ import contextlib
 import functools
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Annotated
 
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
 from fastapi import Body, Depends, FastAPI, HTTPException, Path, Query, Request, Response, status
-from fastapi.security import OAuth2PasswordRequestForm
 from pydantic import AwareDatetime
 
 from energychain_ledger.adapters.store import ProofUnavailable
+from energychain_ledger.auth_api import auth_router, follow_revocations, refresh_revocations
 from energychain_ledger.bootstrap import Ledger, open_ledger
 from energychain_ledger.domain.access import GSA, may_see_account, member_key
 from energychain_ledger.domain.log import HEADS_TREE
 from energychain_ledger.schemas import (
     BalanceOut, ChannelOut, CheckpointOut, ConsistencyOut, CosignatureIn, CosignatureOut, EntryOut, EntryPage,
     HeadOut, HeadsPage, InclusionOut, LogKeyOut, Position, PostingOut, ProofBundle, ProofHead, ProvedEntry,
-    TokenOut, TrialBalanceOut, VerifyOut, WitnessOut, b64, entry_out, verify_out,
+    TrialBalanceOut, VerifyOut, WitnessOut, b64, entry_out, verify_out,
 )
 from energychain_ledger.settings import LedgerSettings
 from energychain_ledger.verification import LogKeys, verify_channel, verify_log
-from energychain_shared.auth import Principal, Role, current_principal, issue_token, require_role
+from energychain_shared.auth import Principal, Revocations, Role, current_principal, require_role
 from energychain_shared.observability import install_health
 from energychain_shared.problems import install_problem_details
 from energychain_shared.tlog import note as notes
 from energychain_shared.tlog.heads import head_leaf_data
 
 log = logging.getLogger(__name__)
-_hasher = PasswordHasher()
-# Verifying against this keeps an unknown username as slow as a wrong password.
-_DUMMY_HASH = _hasher.hash("not-a-real-password")
 MAX_PROOF_ENTRIES = 1000
 
 
@@ -157,9 +152,12 @@ def build_app(
         app.state.token_private_key = ledger.token_private_key()
         stop = asyncio.Event()
         consuming = asyncio.create_task(_consume(ledger, stop), name="ledger-consumer") if run_consumer else None
+        await refresh_revocations(app)
+        following = asyncio.create_task(follow_revocations(app, settings), name="revocations")
         try:
             yield
         finally:
+            following.cancel()
             stop.set()
             try:
                 if consuming is not None:
@@ -180,27 +178,11 @@ def build_app(
     async def database_ready() -> None:
         await app.state.ledger.store.ready()
 
+    app.state.revocations = Revocations()
     install_health(app, {"database": database_ready})
     install_problem_details(app)
 
-    @app.post("/auth/token", response_model=TokenOut, tags=["auth"],
-              responses={401: {"description": "unknown username or wrong password"}})
-    async def token(request: Request, form: Annotated[OAuth2PasswordRequestForm, Depends()]) -> TokenOut:
-        """OAuth2 password flow: a bearer token for a known user with the right password."""
-        ledger: Ledger = request.app.state.ledger
-        user = await ledger.store.user(form.username)
-        try:
-            await asyncio.to_thread(_hasher.verify, user["password_hash"] if user else _DUMMY_HASH, form.password)
-            if user is None:
-                raise VerificationError()
-        except (VerificationError, InvalidHashError):
-            raise HTTPException(status.HTTP_401_UNAUTHORIZED, detail="incorrect username or password",
-                                headers={"WWW-Authenticate": "Bearer"}) from None
-        principal = Principal(role=Role(user["role"]), subject=user["username"],
-                              municipality_id=user["municipality_id"], house_id=user["house_id"])
-        ttl = timedelta(seconds=settings.token_ttl_s)
-        return TokenOut(access_token=issue_token(request.app.state.token_private_key, principal, ttl=ttl),
-                        expires_in=settings.token_ttl_s, role=principal.role.value)
+    app.include_router(auth_router(settings))
 
     @app.get("/channels", response_model=list[ChannelOut], tags=["channels"])
     async def channels(

@@ -21,3 +21,5 @@ CONSUMER_LAG = Gauge(
 )
 CHECKPOINTS = Counter("ledger_checkpoints_total", "Checkpoints signed (one per batch that appended anything).")
 READINGS = Counter("ledger_readings_total", "Meter readings taken off meter.readings, by outcome.", ["outcome"])
+LOGINS = Counter("ledger_logins_total", "Sign-ins at POST /auth/token, by outcome (ok, failed, throttled, disabled).",
+                 ["outcome"])

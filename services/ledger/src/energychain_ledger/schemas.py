@@ -252,3 +252,43 @@ class ProofBundle(BaseModel):
     head_proof: list[str]
     entries: list[ProvedEntry]
     pending: list[int] = Field(description="asked entries that are not yet in this checkpoint")
+
+
+class UserIn(BaseModel):
+    """A resident or municipality user the GSA creates."""
+
+    username: str = Field(min_length=1, max_length=63, examples=["maria"])
+    role: str = Field(examples=["resident"], description="resident or municipality")
+    password: str = Field(min_length=1, max_length=256, description="12 to 256 characters")
+    house_id: str | None = Field(default=None, max_length=100, description="a resident's registered house")
+    municipality_id: str | None = Field(default=None, max_length=100, description="a municipality user's municipality")
+
+
+class UserOut(BaseModel):
+    """A user as the GSA sees it (never its password)."""
+
+    username: str
+    role: str
+    municipality_id: str | None
+    house_id: str | None
+    disabled_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class PasswordChangeIn(BaseModel):
+    """A user's change of its own password."""
+
+    current_password: str = Field(min_length=1, max_length=256)
+    new_password: str = Field(min_length=1, max_length=256, description="12 to 256 characters")
+
+
+class RevocationOut(BaseModel):
+    subject_sha256: str = Field(description="SHA-256 of the username, hex")
+    not_before: datetime | None = Field(description="tokens issued before are refused; null: every token (disabled)")
+
+
+class RevocationsOut(BaseModel):
+    """Users whose tokens the services refuse; each service's API refreshes this list."""
+
+    revoked: list[RevocationOut]

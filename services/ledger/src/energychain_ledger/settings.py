@@ -26,3 +26,13 @@ class LedgerSettings(CommonSettings):
         default=2, ge=1, le=32, description="Threads checking a batch's signatures (libsodium releases the GIL)."
     )
     ledger_db_pool_size: int = Field(default=5, ge=1)
+    # Sign-in throttling (POST /auth/token): wrong passwords for one username, or from one client address,
+    # within the window lock that key for the lockout; a locked key gets 429 with Retry-After.
+    ledger_login_max_failures: int = Field(default=5, ge=1, description="Failures per username that lock it.")
+    ledger_login_max_failures_per_address: int = Field(
+        default=20, ge=1, description="Failures from one client address that lock it (any usernames).")
+    ledger_login_window_s: float = Field(default=900.0, gt=0, description="How long failures are counted.")
+    ledger_login_lockout_s: float = Field(default=60.0, gt=0, description="How long a locked key waits.")
+    ledger_login_trusted_proxies: list[str] = Field(
+        default=["127.0.0.1/32", "::1/128"],
+        description="Networks (CIDR) of proxies whose X-Forwarded-For names the client (the web server's /api).")

@@ -9,10 +9,11 @@ from datetime import datetime
 from typing import Annotated
 
 from energychain_shared import keys
-from energychain_shared.auth import Principal, Role, require_role
+from energychain_shared.auth import Principal, Revocations, Role, require_role
 from energychain_shared.kafka import check_kafka
 from energychain_shared.observability import install_health
 from energychain_shared.problems import install_problem_details
+from energychain_shared.revocation_feed import follow_revocations
 from fastapi import Depends, FastAPI, HTTPException, status
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
@@ -116,9 +117,15 @@ def create_app(settings: MeterIngestSettings, sources: list[HouseSource], *, tok
         app.state.dead_letters = DeadLetterFollower(settings, DeadLetterBook())
         app.state.dead_letters.start()
         app.state.redriver = build_redriver(settings, sources, app.state.dead_letters)
-        yield
-        await app.state.controller.shutdown()
-        await app.state.dead_letters.stop()
+        app.state.revocations = Revocations()
+        following = asyncio.create_task(follow_revocations(app.state.revocations, settings))
+        try:
+            yield
+        finally:
+            following.cancel()
+            await asyncio.gather(following, return_exceptions=True)
+            await app.state.controller.shutdown()
+            await app.state.dead_letters.stop()
 
     app = FastAPI(title="EnergyChain meter ingest", version="0.1.0", lifespan=lifespan)
 

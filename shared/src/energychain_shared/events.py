@@ -546,10 +546,27 @@ def decode_reading_stream(raw: bytes) -> Event:
             data["interval_start"] = _utc_time(data["interval_start"])
             data["occurred_at"] = _utc_time(data["occurred_at"])
             data["quality_flags"] = tuple(data["quality_flags"])
-            return MeterReadingRecorded.model_construct(**data)
+            return _built_reading(data)
     except (orjson.JSONDecodeError, ValueError, TypeError, KeyError):
         pass
     return decode(raw)
+
+
+def _built_reading(values: dict[str, Any]) -> MeterReadingRecorded:
+    """``MeterReadingRecorded.model_construct(**values)`` for values holding exactly its fields: what
+    model_construct does then, without its per-field alias and default lookups (half a decode's cost)."""
+    built = MeterReadingRecorded.__new__(MeterReadingRecorded)
+    object.__setattr__(built, "__dict__", values)
+    object.__setattr__(built, "__pydantic_fields_set__", set(values))
+    object.__setattr__(built, "__pydantic_extra__", None)
+    object.__setattr__(built, "__pydantic_private__", None)
+    return built
+
+
+# What _built_reading relies on: no aliases, no post-init, no private attributes, no extra fields kept.
+assert MeterReadingRecorded.__pydantic_post_init__ is None and not MeterReadingRecorded.__private_attributes__
+assert all(f.alias is None and f.validation_alias is None for f in MeterReadingRecorded.model_fields.values())
+assert MeterReadingRecorded.model_config.get("extra") != "allow"
 
 
 _READING_WH = ("solar_wh", "home_wh", "battery_charged_wh", "battery_discharged_wh", "grid_import_wh",

@@ -1,8 +1,9 @@
 """Every query billing makes, on a SQLAlchemy AsyncConnection in billing's schema.
 
-The readings hot path writes hours with asyncpg's COPY on the same transaction's driver
-connection (`store_hours`): a year of 1,000 houses is 8.8 M rows. Everything else is
-SQLAlchemy Core over the tables of `adapters.tables`.
+The readings hot path runs on the same transaction's driver connection (asyncpg): the
+partition lock and watermark (once per consumed batch) and the hours with COPY
+(`store_hours`): a year of 1,000 houses is 8.8 M rows. Everything else is SQLAlchemy Core
+over the tables of `adapters.tables`.
 """
 
 from __future__ import annotations
@@ -35,17 +36,19 @@ def _texts(values: Sequence[str]):
 # ---------------------------------------------------------------- progress and hours
 async def lock_partition(connection: AsyncConnection, partition: int) -> datetime:
     """Lock the partition's progress row (created at the epoch when new); returns its watermark."""
-    await connection.execute(
-        insert(progress).values(partition=partition, watermark=NOT_STARTED).on_conflict_do_nothing()
-    )
-    return await connection.scalar(
-        select(progress.c.watermark).where(progress.c.partition == partition).with_for_update()
+    # Once per consumed batch, on the driver connection like the hours: a no-op update locks an existing row.
+    raw = await driver_connection(connection)
+    return await raw.fetchval(
+        "INSERT INTO progress (partition, watermark) VALUES ($1, $2) "
+        "ON CONFLICT (partition) DO UPDATE SET watermark = progress.watermark RETURNING watermark",
+        partition, NOT_STARTED,
     )
 
 
 async def set_watermark(connection: AsyncConnection, partition: int, watermark: datetime) -> None:
     """Record how far the partition's watermark has been applied."""
-    await connection.execute(update(progress).where(progress.c.partition == partition).values(watermark=watermark))
+    raw = await driver_connection(connection)
+    await raw.execute("UPDATE progress SET watermark = $2 WHERE partition = $1", partition, watermark)
 
 
 async def store_hours(connection: AsyncConnection, partition: int, rows: Sequence[tuple[str, MeteredHour]]) -> None:

@@ -9,22 +9,14 @@ when that hour is durable on the broker.
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import Sequence
 
 from aiokafka import AIOKafkaProducer
-from aiokafka.errors import KafkaTimeoutError
 from aiokafka.partitioner import murmur2
 from energychain_shared import events
 
 from energychain_meter_ingest.adapters.wire import HourStrings, ReadingEncoder
 from energychain_meter_ingest.domain.readings import Reading
-
-log = logging.getLogger(__name__)
-# A partition whose leader died waits for the cluster to elect another; each attempt waits up to the producer's
-# request timeout for the partition's earlier batch to drain. A batch refused this way was never enqueued, so
-# sending it again cannot publish it twice.
-SEND_ATTEMPTS = 10
 
 
 class BatchPublisher:
@@ -71,15 +63,7 @@ class BatchPublisher:
         builder = self._builders.pop(slot, None)
         if builder is None or builder.record_count() == 0:
             return
-        for attempt in range(1, SEND_ATTEMPTS + 1):
-            try:
-                future = await self.producer.send_batch(builder, slot[0], partition=slot[1])
-                break
-            except KafkaTimeoutError:
-                if attempt == SEND_ATTEMPTS:
-                    raise
-                log.warning("partition %s of %s took no batch in time (its leader may be moving): attempt %d of %d",
-                            slot[1], slot[0], attempt + 1, SEND_ATTEMPTS)
+        future = await self.producer.send_batch(builder, slot[0], partition=slot[1])
         self._unsettled.append(future)
 
     async def add_readings(self, readings: Sequence[Reading], hour: int) -> None:

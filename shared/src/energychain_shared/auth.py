@@ -117,9 +117,6 @@ class Revocations:
     def replace(self, revoked: Iterable[Revocation]) -> None:
         self._by_subject = {r.subject_sha256: r for r in revoked}
 
-    def entries(self) -> list[Revocation]:
-        return sorted(self._by_subject.values(), key=lambda r: r.subject_sha256)
-
     def refuses(self, principal: Principal) -> bool:
         """Whether ``principal``'s token was revoked: its user disabled, or the token older than the revocation."""
         found = self._by_subject.get(subject_digest(principal.subject))

@@ -17,7 +17,7 @@ from fastapi import Body, Depends, FastAPI, HTTPException, Path, Query, Request,
 from pydantic import AwareDatetime
 
 from energychain_ledger.adapters.store import ProofUnavailable
-from energychain_ledger.auth_api import auth_router, follow_revocations, refresh_revocations
+from energychain_ledger.auth_api import LedgerDep, auth_router, follow_revocation_table, refresh_revocations
 from energychain_ledger.bootstrap import Ledger, open_ledger
 from energychain_ledger.domain.access import GSA, may_see_account, member_key
 from energychain_ledger.domain.log import HEADS_TREE
@@ -38,11 +38,6 @@ log = logging.getLogger(__name__)
 MAX_PROOF_ENTRIES = 1000
 
 
-def _ledger(request: Request) -> Ledger:
-    return request.app.state.ledger
-
-
-LedgerDep = Annotated[Ledger, Depends(_ledger)]
 PrincipalDep = Annotated[Principal, Depends(current_principal)]
 ChannelPath = Annotated[str, Path(description="e.g. resident:house-01, municipality:parlier, gsa")]
 From = Annotated[AwareDatetime | None, Query(alias="from", description="event time >= (timezone-aware ISO-8601)")]
@@ -153,7 +148,7 @@ def build_app(
         stop = asyncio.Event()
         consuming = asyncio.create_task(_consume(ledger, stop), name="ledger-consumer") if run_consumer else None
         await refresh_revocations(app)
-        following = asyncio.create_task(follow_revocations(app, settings), name="revocations")
+        following = asyncio.create_task(follow_revocation_table(app, settings), name="revocations")
         try:
             yield
         finally:

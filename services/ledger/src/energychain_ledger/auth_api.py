@@ -17,7 +17,7 @@ from energychain_ledger.domain.users import UserRefused
 from energychain_ledger.schemas import PasswordChangeIn, RevocationOut, RevocationsOut, TokenOut, UserIn, UserOut
 from energychain_ledger.settings import LedgerSettings
 from energychain_ledger.sign_in import BadCredentials, Disabled, SignInThrottle, Throttled, client_address, sign_in
-from energychain_shared.auth import Principal, Revocations, Role, current_principal, issue_token, require_role
+from energychain_shared.auth import Principal, Role, current_principal, issue_token, require_role
 
 log = logging.getLogger(__name__)
 Gsa = Annotated[Principal, Depends(require_role(Role.GSA))]
@@ -28,7 +28,7 @@ def _ledger(request: Request) -> Ledger:
     return request.app.state.ledger
 
 
-LedgerDep = Annotated[Ledger, Depends(_ledger)]
+LedgerDep = Annotated[Ledger, Depends(_ledger)]  # the app's open ledger (every route of api.py too)
 
 
 def _refused(error: UserRefused) -> HTTPException:
@@ -40,7 +40,7 @@ async def refresh_revocations(app: FastAPI) -> None:
     app.state.revocations.replace(await users.revocations(app.state.ledger.store))
 
 
-async def follow_revocations(app: FastAPI, settings: LedgerSettings) -> None:
+async def follow_revocation_table(app: FastAPI, settings: LedgerSettings) -> None:
     """Refresh from the table every ``token_revocation_refresh_s`` (changes made through another instance)."""
     while True:
         try:
@@ -96,11 +96,10 @@ def auth_router(settings: LedgerSettings) -> APIRouter:
         await refresh_revocations(request.app)
 
     @router.get("/auth/revocations", response_model=RevocationsOut, tags=["auth"])
-    async def revocations(request: Request) -> RevocationsOut:
+    async def revocations(ledger: LedgerDep) -> RevocationsOut:
         """(Public) users whose tokens are refused, by SHA-256 of the username: what every service refreshes."""
-        listed: Revocations = request.app.state.revocations
         return RevocationsOut(revoked=[RevocationOut(subject_sha256=r.subject_sha256, not_before=r.not_before)
-                                       for r in listed.entries()])
+                                       for r in await users.revocations(ledger.store)])
 
     @router.get("/admin/users", response_model=list[UserOut], tags=["users"])
     async def list_users(

@@ -65,6 +65,14 @@ async def _bearer(http, username: str, password: str = PASSWORD) -> dict[str, st
     return {"Authorization": f"Bearer {answer.json()['access_token']}"}
 
 
+async def _created(http, unique: str, user: dict) -> tuple[dict[str, str], str, dict[str, str]]:
+    """The test's GSA creates ``user`` (password PASSWORD): (GSA bearer, username, the new user's bearer)."""
+    gsa = await _bearer(http, f"gsa-{unique}")
+    created = await http.post("/admin/users", json={**user, "password": PASSWORD}, headers=gsa)
+    assert created.status_code == 201, created.text
+    return gsa, user["username"], await _bearer(http, user["username"])
+
+
 async def test_wrong_passwords_then_the_right_one_get_429_with_retry_after_until_the_lockout_ends(api, unique):
     http, _ = api
     gsa, address = f"gsa-{unique}", _address()
@@ -130,11 +138,8 @@ async def test_a_user_breaking_a_rule_is_422_naming_the_field(api, unique, chang
 
 async def test_a_disabled_user_cannot_sign_in_and_its_tokens_stop_working_here_and_in_another_service(api, unique):
     http, ledger_app = api
-    gsa = await _bearer(http, f"gsa-{unique}")
-    name = f"stephen-{unique}"
-    body = {"username": name, "role": "municipality", "password": PASSWORD, "municipality_id": "parlier"}
-    assert (await http.post("/admin/users", json=body, headers=gsa)).status_code == 201
-    token = await _bearer(http, name)
+    gsa, name, token = await _created(http, unique, {"username": f"stephen-{unique}", "role": "municipality",
+                                                     "municipality_id": "parlier"})
 
     # Another service: any API that follows the ledger's revocation list (billing, escrow, market, meter-ingest).
     other = FastAPI()
@@ -179,11 +184,8 @@ async def test_a_disabled_user_cannot_sign_in_and_its_tokens_stop_working_here_a
 
 async def test_a_user_changes_its_own_password_and_its_older_tokens_stop_working(api, unique):
     http, _ = api
-    gsa = await _bearer(http, f"gsa-{unique}")
-    name = f"angela-{unique}"
-    body = {"username": name, "role": "resident", "password": PASSWORD, "house_id": "house-03"}
-    assert (await http.post("/admin/users", json=body, headers=gsa)).status_code == 201
-    old = await _bearer(http, name)
+    gsa, name, old = await _created(http, unique, {"username": f"angela-{unique}", "role": "resident",
+                                                   "house_id": "house-03"})
     wrong = await http.post("/auth/password", json={"current_password": "nope", "new_password": "a new passphrase"},
                             headers=old)
     assert wrong.status_code == 401

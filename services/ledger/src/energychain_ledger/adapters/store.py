@@ -793,14 +793,8 @@ class LedgerStore:
         a = login_attempts.c
         result = {}
         async with self._engine.begin() as connection:
-
-            async def locked() -> Attempts | None:
-                row = (await connection.execute(select(a.failures, a.window_start, a.locked_until)
-                                                .where(a.key == key).with_for_update())).first()
-                return None if row is None else Attempts(*row)
-
             for key in sorted(keys):  # one lock order: two concurrent failures cannot deadlock
-                before = await locked()
+                before = await self._locked_attempts(connection, key)
                 if before is None:
                     after = counted(key, Attempts())
                     inserted = (await connection.execute(
@@ -810,12 +804,19 @@ class LedgerStore:
                     if inserted is not None:
                         result[key] = after
                         continue
-                    before = await locked()  # another sign-in counted its first failure meanwhile
+                    before = await self._locked_attempts(connection, key)  # another sign-in counted first meanwhile
                 after = counted(key, before)
                 await connection.execute(update(login_attempts).where(a.key == key).values(
                     failures=after.failures, window_start=after.window_start, locked_until=after.locked_until))
                 result[key] = after
         return result
+
+    @staticmethod
+    async def _locked_attempts(connection: Any, key: str) -> Attempts | None:
+        a = login_attempts.c
+        row = (await connection.execute(select(a.failures, a.window_start, a.locked_until)
+                                        .where(a.key == key).with_for_update())).first()
+        return None if row is None else Attempts(*row)
 
     async def clear_attempts(self, key: str) -> None:
         """Forget the failures of ``key`` (a correct sign-in)."""

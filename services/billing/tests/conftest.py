@@ -284,17 +284,19 @@ class BillingApi:
     settings: object
     meter: Meter
     client: httpx.AsyncClient
-    token: Callable[[str], dict[str, str]]
+    token: Callable[..., dict[str, str]]
     db: asyncpg.Connection
+    ctx: object = None  # the worker's context, which the API shares
 
 
 @contextlib.asynccontextmanager
-async def billing_api(infrastructure, tmp_path: Path, tag: str) -> AsyncIterator[BillingApi]:
-    """A `BillingApi` under the topic prefix ``<session prefix><tag>-<random>.``, torn down afterwards."""
+async def billing_api(infrastructure, tmp_path: Path, tag: str, **overrides) -> AsyncIterator[BillingApi]:
+    """A `BillingApi` under the topic prefix ``<session prefix><tag>-<random>.``, torn down afterwards
+    (``overrides``: other settings, e.g. ``registry_path``)."""
     from energychain_billing.api import create_app
 
     prefix = f"{infrastructure.topic_prefix}{tag}-{uuid.uuid4().hex[:6]}."
-    settings = billing_settings(infrastructure, tmp_path / "keys", topic_prefix=prefix)
+    settings = billing_settings(infrastructure, tmp_path / "keys", topic_prefix=prefix, **overrides)
     await ensure_topics(settings)
     await migrated(settings)
     worker = await start_worker(settings)
@@ -303,14 +305,15 @@ async def billing_api(infrastructure, tmp_path: Path, tag: str) -> AsyncIterator
     app = create_app(settings, context=worker.ctx, producer=worker.producer)
     token_key = keys.load_private_key(settings.resolved_keys_dir, keys.TOKEN_KEY)
 
-    def token(house: str) -> dict[str, str]:
-        principal = Principal(role=Role.RESIDENT, subject=house, municipality_id="parlier", house_id=house)
+    def token(house: str, *, role: Role = Role.RESIDENT) -> dict[str, str]:
+        principal = (Principal(role=role, subject=house) if role is Role.GSA
+                     else Principal(role=role, subject=house, municipality_id="parlier", house_id=house))
         return {"Authorization": f"Bearer {issue_token(token_key, principal, ttl=timedelta(hours=1))}"}
 
     connection = await asyncpg.connect(settings.asyncpg_dsn, server_settings={"search_path": settings.billing_db_schema})
     try:
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://billing") as client:
-            yield BillingApi(settings, meter, client, token, connection)
+            yield BillingApi(settings, meter, client, token, connection, worker.ctx)
     finally:
         await connection.close()
         await meter.producer.stop()

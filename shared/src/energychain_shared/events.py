@@ -28,6 +28,7 @@ from pydantic import (
     ValidationError,
 )
 
+from energychain_shared.registry import Municipality, Resident
 from energychain_shared.rules import canonical_json
 
 # Namespace of every deterministic id in the system (uuid5 over the natural key).
@@ -74,6 +75,45 @@ class Event(BaseModel):
     def partition_key(self) -> str | None:
         """The Kafka record key: the field named by ``partition_field``."""
         return None if self.partition_field is None else str(getattr(self, self.partition_field))
+
+
+# -------------------------------------------------------------- program registry
+class MunicipalityOnboarded(Event):
+    """A municipality joined the program, with its time zone and escrow terms (its id is its natural key)."""
+
+    event_type: Literal["MunicipalityOnboarded"] = "MunicipalityOnboarded"
+    schema_version: Literal[1] = 1
+    partition_field: ClassVar[str] = "municipality_id"
+
+    municipality: Municipality
+
+    @property
+    def municipality_id(self) -> str:
+        return self.municipality.municipality_id
+
+    @staticmethod
+    def id_for(municipality: Municipality) -> str:
+        """The same terms give the same id: sending an onboarding twice is one event."""
+        return deterministic_id("municipality-onboarded", canonical_json(municipality.model_dump(mode="json")).decode())
+
+
+class ResidentEnrolled(Event):
+    """A house was enrolled with its resident's contract; ``occurred_at`` is the contract's start (event time)."""
+
+    event_type: Literal["ResidentEnrolled"] = "ResidentEnrolled"
+    schema_version: Literal[1] = 1
+    partition_field: ClassVar[str] = "house_id"
+
+    resident: Resident
+
+    @property
+    def house_id(self) -> str:
+        return self.resident.house_id
+
+    @staticmethod
+    def id_for(resident: Resident) -> str:
+        """The same enrolment gives the same id: sending it twice is one event."""
+        return deterministic_id("resident-enrolled", canonical_json(resident.model_dump(mode="json")).decode())
 
 
 # ---------------------------------------------------------------- meter-ingest
@@ -477,6 +517,8 @@ class LedgerCheckpointSigned(Event):
 
 # ---------------------------------------------------------------- the registry
 EVENT_CLASSES: tuple[type[Event], ...] = (
+    MunicipalityOnboarded,
+    ResidentEnrolled,
     MeterReadingRecorded,
     ClockWatermarkReached,
     SimulatedClockAdvanced,

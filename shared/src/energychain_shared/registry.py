@@ -1,7 +1,10 @@
-"""The registry of municipalities, residents and their PPA contracts (data/registry.json).
+"""The registry of municipalities, residents and their PPA contracts.
 
-It is the single source every service reads them from; this module only
-defines and loads it (the rules that use it live in the services).
+It is the single source every service reads them from: the seed file
+(data/registry.json) read at start, then the changes on the ``program.registry``
+topic folded on top of it, live (energychain_shared.registry_feed). This module
+defines it, loads the file and holds the rules of a change (`RegistryBook`); the
+rules that use the registry live in the services.
 """
 
 from __future__ import annotations
@@ -132,3 +135,71 @@ class Registry(_Frozen):
 def load_registry(path: Path) -> Registry:
     """Read and validate the registry file."""
     return Registry.model_validate_json(Path(path).read_bytes())
+
+
+class RegistryRefusal(ValueError):
+    """A change the registry refuses; ``field`` names what is wrong, ``status`` the HTTP answer."""
+
+    status = 422
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
+class RegistryConflict(RegistryRefusal):
+    """The change contradicts what is registered (a second enrolment of a house with other terms)."""
+
+    status = 409
+
+
+class RegistryBook:
+    """The registry as it is folded, change by change: the rules of onboarding and enrolment.
+
+    Sending a change that is already registered with the same terms changes nothing
+    (returns False); a municipality or house registered with other terms, or a username
+    that another house holds, is a `RegistryConflict`; a resident of a municipality not
+    onboarded is a `RegistryRefusal`.
+    """
+
+    def __init__(self, base: Registry | None = None) -> None:
+        self.municipalities: dict[str, Municipality] = {} if base is None else dict(base.by_municipality)
+        self.residents: dict[str, Resident] = {} if base is None else dict(base.by_house)
+        self._house_of_username = {r.username: r.house_id for r in self.residents.values()}
+
+    def onboard(self, municipality: Municipality) -> bool:
+        """Add a municipality; False when it is there with the same terms."""
+        known = self.municipalities.get(municipality.municipality_id)
+        if known == municipality:
+            return False
+        if known is not None:
+            raise RegistryConflict("municipality_id", f"{municipality.municipality_id!r} is onboarded with other terms")
+        self.municipalities[municipality.municipality_id] = municipality
+        return True
+
+    def check_enrolment(self, resident: Resident) -> bool:
+        """Whether ``resident`` is new (True), already enrolled alike (False); refused otherwise."""
+        known = self.residents.get(resident.house_id)
+        if known == resident:
+            return False
+        if known is not None:
+            raise RegistryConflict("house_id", f"{resident.house_id!r} is enrolled with other terms")
+        holder = self._house_of_username.get(resident.username)
+        if holder is not None:
+            raise RegistryConflict("username", f"{resident.username!r} is the resident of {holder!r}")
+        if resident.municipality_id not in self.municipalities:
+            raise RegistryRefusal("municipality_id", f"{resident.municipality_id!r} is not onboarded")
+        return True
+
+    def enrol(self, resident: Resident) -> bool:
+        """Add a resident with its contract; False when it is enrolled with the same terms."""
+        if not self.check_enrolment(resident):
+            return False
+        self.residents[resident.house_id] = resident
+        self._house_of_username[resident.username] = resident.house_id
+        return True
+
+    def snapshot(self) -> Registry:
+        """The registry as folded so far (municipalities and residents in the order they joined)."""
+        return Registry(municipalities=tuple(self.municipalities.values()), residents=tuple(self.residents.values()))

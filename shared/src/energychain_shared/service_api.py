@@ -27,7 +27,7 @@ from energychain_shared.settings import CommonSettings
 def create_service_app(
     settings: CommonSettings, *, title: str, build_context: Callable[[Any], Awaitable[Any]],
     context: Any | None = None, producer_client_id: str | None = None, producer: Any | None = None,
-    background: tuple[Callable[[FastAPI], Awaitable[None]], ...] = (),
+    background: tuple[Callable[[FastAPI], Awaitable[None]], ...] = (), max_body_bytes: int | None = None,
 ) -> FastAPI:
     """A FastAPI app whose lifespan builds the service's context (and a producer when
     ``producer_client_id`` is given) unless the caller passes them (tests), with the token
@@ -35,7 +35,8 @@ def create_service_app(
     (energychain_shared.problems); readiness asks whether the service's schema is migrated
     (``migrations.assert_migrated`` on the context's engine). The context has ``engine`` and ``close()``.
     Each of ``background`` runs as a task for the app's lifetime (cancelled at shutdown), and so does
-    the refresh of the ledger's revocation list (``revocation_feed``).
+    the refresh of the ledger's revocation list (``revocation_feed``) and, when the context has a ``feed``, the
+    live registry's (``registry_feed``).
     """
     owns_context = context is None
     owns_producer = producer is None and producer_client_id is not None
@@ -49,6 +50,8 @@ def create_service_app(
             await app.state.producer.start()
         tasks = [asyncio.create_task(run(app)) for run in background]
         tasks.append(asyncio.create_task(follow_revocations(app.state.revocations, settings)))
+        if getattr(app.state.ctx, "feed", None) is not None:  # the live registry (registry_feed)
+            tasks.append(asyncio.create_task(app.state.ctx.feed.follow()))
         try:
             yield
         finally:
@@ -70,5 +73,8 @@ def create_service_app(
         await assert_migrated(app.state.ctx.engine)
 
     install_health(app, {"database": schema_migrated})
-    install_problem_details(app)
+    if max_body_bytes is None:
+        install_problem_details(app)
+    else:
+        install_problem_details(app, max_body_bytes=max_body_bytes)
     return app

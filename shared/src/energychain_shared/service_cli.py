@@ -84,9 +84,14 @@ def run_worker(
         ctx = await build_context(settings)
         producer = RenewableProducer(settings, client_id=f"{service}-worker")
         await producer.start()
+        feed = getattr(ctx, "feed", None)  # the live registry (registry_feed), read in the background
+        following = None if feed is None else asyncio.create_task(feed.follow())
         try:
             await worker(ctx, producer, stop)
         finally:
+            if following is not None:
+                following.cancel()
+                await asyncio.gather(following, return_exceptions=True)
             await producer.stop()
             await ctx.close()
 

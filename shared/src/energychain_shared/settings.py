@@ -40,7 +40,13 @@ class CommonSettings(BaseSettings):
     keys_dir: Path | None = Field(default=None, description="Ed25519 keys; defaults to <run_dir>/keys.")
     registry_path: Path = Field(
         default=REPO_ROOT / "data" / "registry.json",
-        description="Residents, contracts and municipalities: the single source every service reads.",
+        description="The seed registry (municipalities, residents, contracts) every service reads at start; "
+        "changes since come from the program.registry topic, applied live.",
+    )
+    registry_refresh_s: float = Field(
+        default=1.0, gt=0, le=60,
+        description="How often each service reads the program.registry topic for new enrolments (a reading of "
+        "a house not yet known also makes it read the topic to its end first).",
     )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 

@@ -77,7 +77,15 @@ FLEET_WINDOWS_CHANGELOG = Topic(
     carries=("fleet table: an open window's totals",), compacted=True,
 )
 
+# The program's registry: every municipality onboarded and resident enrolled, in one order (one
+# partition) that every service folds from the beginning into the same registry.
+PROGRAM_REGISTRY = Topic(
+    "program.registry", 1, key="municipality_id or house_id",
+    carries=("MunicipalityOnboarded", "ResidentEnrolled"),
+)
+
 ALL_TOPICS: tuple[Topic, ...] = (
+    PROGRAM_REGISTRY,
     METER_READINGS,
     METER_DEAD_LETTERS,
     CLOCK,

@@ -17,6 +17,7 @@ import { MunicipalTransactions } from "./pages/municipality/Transactions";
 import { GsaDashboard } from "./pages/gsa/Dashboard";
 import { GsaMarket } from "./pages/gsa/Market";
 import { GsaOperations } from "./pages/gsa/Operations";
+import { GsaProgram } from "./pages/gsa/Program";
 import { GsaUsers } from "./pages/gsa/Users";
 import { GsaAccounts } from "./pages/gsa/Accounts";
 
@@ -87,6 +88,7 @@ export function App() {
             <Route path="market" element={<GsaMarket />} />
             <Route path="accounts" element={<GsaAccounts />} />
             <Route path="operations" element={<GsaOperations />} />
+            <Route path="program" element={<GsaProgram />} />
             <Route path="users" element={<GsaUsers />} />
           </Route>
           <Route path="*" element={<Home />} />

@@ -31,6 +31,14 @@ def _reedley_accounts(page) -> None:
     page.wait_for_selector("[data-testid=customer-row][data-house=house-r01]")
 
 
+def _program_with_a_resident_and_refused_fields(page) -> None:
+    page.wait_for_selector("[data-testid=municipality-row][data-municipality=parlier]")
+    page.click("[data-testid=resident-row][data-house=house-01] button:has-text('Show')")
+    page.wait_for_selector("[data-testid=resident-detail][data-state=live] [data-testid=history-row]")
+    page.click("[data-testid=resident-enrol] button[type=submit]")  # empty: the form's own checks beside each field
+    page.wait_for_selector("[data-testid=resident-enrol] [data-testid=error-house_id]")
+
+
 def _verified_channel(page) -> None:
     page.wait_for_selector("[data-testid=channel-row]")
     page.click("[data-testid=channel-row][data-channel='resident:house-01'] button:has-text('Verify')")
@@ -59,6 +67,7 @@ PAGES = {
     "gsa-market": ("gsa-operator", "/gsa/market", lambda page: page.wait_for_selector("[data-testid=market-settlements]")),
     "gsa-accounts": ("gsa-operator", "/gsa/accounts", _reedley_accounts),
     "gsa-operations": ("gsa-operator", "/gsa/operations", _verified_channel),
+    "gsa-program": ("gsa-operator", "/gsa/program", _program_with_a_resident_and_refused_fields),
     "not-permitted": ("luis", "/gsa/dashboard", lambda page: page.wait_for_selector("[data-testid=forbidden]")),
 }
 

@@ -229,3 +229,90 @@ def test_web_gsa_creates_a_resident_user_and_disables_it_and_its_sign_in_then_fa
     page.click("button[type=submit]")
     page.wait_for_selector(f"text=user '{name}' is disabled", timeout=10_000)
     assert "/login" in page.url
+
+
+def _enrol(page, house: str, username: str, municipality: str, rate: str) -> None:
+    """Fill the Program page's enrolment form (a house and its contract) and submit it."""
+    page.fill("#r-house_id", house)
+    page.fill("#r-username", username)
+    page.fill("#r-name", "Web Resident")
+    page.fill("#r-address", "1 Test Ave, Web Town, CA 93600")
+    page.select_option("#r-municipality_id", municipality)  # waits for the municipality to be listed
+    page.fill("#r-rate_usd_per_kwh", rate)
+    page.fill("#r-escalator_percent", "2.5")
+    page.fill("#r-battery_wh", "13500")
+    page.fill("#r-reserve_wh", "2700")
+    page.fill("#r-start_date", "2022-07-01")
+    page.select_option("#r-billing_basis", "delivered")
+    page.click("[data-testid=resident-enrol] button[type=submit]")
+
+
+def test_web_gsa_onboards_a_municipality_and_enrols_a_resident_and_a_second_enrolment_with_other_terms_is_refused(
+    page, sign_in, web_url, shot, require,
+):
+    require("billing")
+    sign_in(page, "gsa-operator")
+    page.goto(f"{web_url}/gsa/program")
+    page.wait_for_selector("[data-testid=municipality-row][data-municipality=parlier]")
+    page.wait_for_selector("[data-testid=resident-row][data-house=house-01]")
+    stamp = int(time.time() * 1000) % 10**9
+    municipality, house, username = f"web-m{stamp}", f"web-h{stamp}", f"web-u{stamp}"
+
+    # Onboard a new municipality: it is listed with its escrow terms.
+    page.fill("#m-municipality_id", municipality)
+    page.fill("#m-name", f"Web Town {stamp}")
+    page.fill("#m-endowment", "1500")
+    page.fill("#m-share_percent", "4")
+    page.fill("#m-cap", "3000.50")
+    page.click("[data-testid=municipality-onboard] button[type=submit]")
+    page.wait_for_selector("[data-testid=municipality-done]", timeout=30_000)
+    assert page.inner_text("[data-testid=municipality-done]") == f"{municipality} onboarded"
+    row = page.wait_for_selector(f"[data-testid=municipality-row][data-municipality={municipality}]", timeout=30_000)
+    assert all(text in row.inner_text() for text in (f"Web Town {stamp}", "$1,500.00", "4 %", "$3,000.50")), row.inner_text()
+
+    # Enrol a resident in it: listed under its municipality, with its contract and its enrolment by the GSA user.
+    _enrol(page, house, username, municipality, "0.25")
+    page.wait_for_selector("[data-testid=resident-done]", timeout=30_000)
+    assert page.inner_text("[data-testid=resident-done]") == f"{house} enrolled"
+    page.select_option("#residents_municipality", municipality)
+    resident = f"[data-testid=resident-row][data-house={house}]"
+    page.wait_for_selector(resident, timeout=30_000)
+    page.wait_for_function("[...document.querySelectorAll('[data-testid=resident-row]')].map(r => r.dataset.house).join() === "
+                           f"'{house}'")
+    text = page.inner_text(resident)
+    assert all(t in text for t in (username, "$0.25/kWh", "13.500 kWh", "2.700 kWh", "2022-07-01")), text
+    page.click(f"{resident} button:has-text('Show')")
+    page.wait_for_selector("[data-testid=resident-detail][data-state=live]")
+    assert page.inner_text("[data-testid=resident-rate]") == "$0.25/kWh"
+    history = page.eval_on_selector_all("[data-testid=history-row]", "rows => rows.map(r => [r.dataset.change, "
+                                        "r.querySelector('[data-testid=history-by]').innerText])")
+    assert history == [["enrolled", "gsa-operator"]], history
+
+    # The same house with another rate is a second enrolment with other terms: refused (409), shown beside the house.
+    _enrol(page, house, username, municipality, "0.26")
+    refusal = page.wait_for_selector("[data-testid=resident-enrol] [data-testid=error-house_id]", timeout=30_000)
+    assert f"'{house}' is enrolled with other terms" in refusal.inner_text()
+    assert not page.query_selector("[data-testid=resident-done]")
+    shot(page, "gsa-program")
+
+    # A CSV file is enrolled all or none: a bad row is named by line and column; the same resident again is unchanged.
+    header = "house_id,username,name,address,municipality_id,rate_usd_per_kwh,escalator_percent,battery_wh,reserve_wh,start_date,billing_basis"
+    same = f'{house},{username},Web Resident,"1 Test Ave, Web Town, CA 93600",{municipality},0.25,2.5,13500,2700,2022-07-01,delivered'
+    bad = f"web-h{stamp}b,web-u{stamp}b,Web Two,2 Test Ave,{municipality},0.25,,10000,1000,2022-13-01,"
+    for rows in ([same, bad], [same]):
+        page.set_input_files("#bulk_file", files=[{"name": "residents.csv", "mimeType": "text/csv",
+                                                   "buffer": "\n".join([header, *rows, ""]).encode()}])
+        page.click("[data-testid=resident-bulk] button[type=submit]")
+        if len(rows) == 2:
+            refusal = page.wait_for_selector("[data-testid=resident-bulk] [data-testid=error-bulk_file]", timeout=30_000)
+            assert refusal.inner_text().startswith("line 3: start_date: "), refusal.inner_text()
+    done = page.wait_for_selector("[data-testid=bulk-done]", timeout=30_000)
+    assert done.inner_text() == "residents.csv: 1 row: 0 enrolled, 1 already enrolled alike"
+    assert not page.query_selector("[data-testid=resident-row][data-house=web-h%sb]" % stamp)
+
+    # Read afresh, the contract and its history are as first enrolled.
+    page.reload()
+    page.click(f"{resident} button:has-text('Show')")
+    page.wait_for_selector("[data-testid=resident-detail][data-state=live]")
+    assert page.inner_text("[data-testid=resident-rate]") == "$0.25/kWh"
+    assert page.eval_on_selector_all("[data-testid=history-row]", "rows => rows.length") == 1

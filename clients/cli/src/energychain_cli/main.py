@@ -26,6 +26,8 @@ dead_letters_app = typer.Typer(no_args_is_help=True, help="Dead letters: refused
 app.add_typer(dead_letters_app, name="dead-letters")
 users_app = typer.Typer(no_args_is_help=True, help="Users: create, disable, enable, list (GSA).")
 app.add_typer(users_app, name="users")
+program_app = typer.Typer(no_args_is_help=True, help="The program: municipalities, residents and contracts (GSA).")
+app.add_typer(program_app, name="program")
 USER_COLUMNS = ["username", "role", "municipality_id", "house_id", "disabled_at", "created_at"]
 console = Console()
 SERVICES = ("meter_ingest", "ledger", "billing", "escrow", "market")
@@ -154,6 +156,95 @@ def users_enable(username: str) -> None:
     """Enable a disabled user again (it logs in anew)."""
     console.print(table("enabled", [call(api().post, "ledger", f"/admin/users/{quote(username, safe='')}/enable")],
                         USER_COLUMNS))
+
+
+RESIDENT_COLUMNS = ["house_id", "username", "name", "municipality_id", "rate_usd_per_kwh", "escalator_percent",
+                    "battery_wh", "reserve_wh", "start_date", "billing_basis"]
+MUNICIPALITY_COLUMNS = ["municipality_id", "name", "timezone", "latitude", "endowment_cents", "share_percent",
+                        "cap_cents"]
+
+
+def _resident_row(resident: dict) -> dict:
+    return {**resident, **resident.get("contract", {})}
+
+
+def _municipality_row(municipality: dict) -> dict:
+    return {**municipality, **municipality.get("escrow", {})}
+
+
+def _read_json(path: Path) -> dict:
+    import json
+
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError) as error:
+        fail(f"{path}: {error}")
+
+
+@program_app.command("municipalities")
+def program_municipalities() -> None:
+    """Every municipality of the program."""
+    rows = call(api().get, "billing", "/admin/municipalities")
+    console.print(table("municipalities", [_municipality_row(m) for m in rows], MUNICIPALITY_COLUMNS))
+
+
+@program_app.command("residents")
+def program_residents(
+    municipality: Annotated[Optional[str], typer.Option(help="Only this municipality's.")] = None,
+) -> None:
+    """Every enrolled resident with its contract."""
+    rows = call(api().get, "billing", "/admin/residents", municipality_id=municipality)
+    console.print(table("residents", [_resident_row(r) for r in rows], RESIDENT_COLUMNS))
+
+
+@program_app.command("show")
+def program_show(house_id: str) -> None:
+    """One resident, its contract and the history of its enrolment."""
+    resident = call(api().get, "billing", f"/admin/residents/{quote(house_id, safe='')}")
+    console.print(table("resident", [_resident_row(resident)], RESIDENT_COLUMNS))
+    console.print(table("history", resident["history"], ["change", "recorded_at", "recorded_by", "event_id", "source"]))
+
+
+@program_app.command("onboard")
+def program_onboard(file: Annotated[Path, typer.Argument(help="A JSON municipality: municipality_id, name, "
+                                                         "timezone, latitude, escrow {endowment_cents, share_percent, cap_cents}.")]) -> None:
+    """Onboard a municipality with its escrow settings."""
+    answer = call(api().post, "billing", "/admin/municipalities", _read_json(file))
+    console.print(table("onboarded" if answer["event_ids"] else "already onboarded alike",
+                        [_municipality_row(answer)], MUNICIPALITY_COLUMNS))
+
+
+@program_app.command("enrol")
+def program_enrol(file: Annotated[Path, typer.Argument(help="A JSON resident: house_id, username, name, address, "
+                                                       "municipality_id, contract {...}; or a CSV file of many.")]) -> None:
+    """Enrol a resident with its contract (a .json file), or every row of a .csv file (all or none)."""
+    client = api()
+    if file.suffix.lower() == ".csv":
+        try:
+            content = file.read_bytes()
+        except OSError as error:
+            fail(f"{file}: {error}")
+        answer = call(client.request, "POST", "billing", "/admin/residents/bulk", content=content,
+                      headers={"Content-Type": "text/csv"})
+        console.print(f"{answer['rows']:,} rows: {answer['enrolled']:,} enrolled, {answer['unchanged']:,} already enrolled alike")
+        return
+    answer = call(client.post, "billing", "/admin/residents", _read_json(file))
+    console.print(table("enrolled" if answer["event_ids"] else "already enrolled alike", [_resident_row(answer)],
+                        RESIDENT_COLUMNS))
+
+
+@program_app.command("import")
+def program_import(file: Annotated[Path, typer.Argument(help="A registry file (data/registry.json's format).")]) -> None:
+    """Onboard every municipality and enrol every resident of a registry file (what is registered alike is kept)."""
+    registry = _read_json(file)
+    client = api()
+    onboarded = enrolled = 0
+    for municipality in registry.get("municipalities", []):
+        onboarded += bool(call(client.post, "billing", "/admin/municipalities", municipality)["event_ids"])
+    for resident in registry.get("residents", []):
+        enrolled += bool(call(client.post, "billing", "/admin/residents", resident)["event_ids"])
+    console.print(f"{file}: {onboarded} municipalities onboarded, {enrolled} residents enrolled "
+                  f"(the rest were registered alike)")
 
 
 @app.command("wait-ready")

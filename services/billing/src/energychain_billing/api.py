@@ -1,4 +1,5 @@
-"""HTTP entry points: the resident's bills, payments and usage; municipal and GSA account status."""
+"""HTTP entry points: the resident's bills, payments and usage; municipal and GSA account status; the program's
+administration (program_api)."""
 
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ from energychain_billing.domain.payments import (
     parse_amount_cents, parse_method, request_fingerprint,
 )
 from energychain_billing.payments import PaymentRequest, record_payment
+from energychain_billing.program_api import MAX_CSV_BYTES, install_program_api
 from energychain_billing.settings import BillingSettings
 
 log = logging.getLogger(__name__)
@@ -78,7 +80,8 @@ def create_app(settings: BillingSettings, *, context: BillingContext | None = No
     """Billing's FastAPI app; the lifespan builds the context and producer unless given (tests)."""
 
     app = create_service_app(settings, title="EnergyChain billing", build_context=build_context, context=context,
-                             producer_client_id="billing-api", producer=producer)
+                             producer_client_id="billing-api", producer=producer, max_body_bytes=MAX_CSV_BYTES)
+    install_program_api(app)
 
     @app.exception_handler(PaymentRefused)
     async def refused(request: Request, error: PaymentRefused) -> Response:

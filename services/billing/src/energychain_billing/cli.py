@@ -46,6 +46,22 @@ def bench(
     run_bench(settings, houses=houses, days=days, municipalities=municipalities, data_dir=data_dir)
 
 
+@app.command("bench-enrolment")
+def bench_enrolment(
+    houses: Annotated[int, typer.Option(min=1, help="Generated houses, enrolled in one CSV upload.")] = 10_000,
+    days: Annotated[int, typer.Option(min=1, help="Days of hourly readings per house, replayed and billed.")] = 1,
+    municipalities: Annotated[int, typer.Option(min=1)] = 10,
+) -> None:
+    """Benchmark: a fleet enrolled through the administration API, then replayed and billed (with the ceilings)."""
+    from energychain_shared.runtime import preflight as reach
+
+    from energychain_billing.bench_enrolment import run_bench
+
+    settings = _settings()
+    reach(settings, kafka=True, database=True)
+    run_bench(settings, houses=houses, days=days, municipalities=municipalities)
+
+
 def main() -> None:
     """Console entry point."""
     app()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from energychain_shared import events, topics
 from energychain_shared.outbox import OutboxRow, outbox_row
 from energychain_shared.registry import Registry, Resident
+from energychain_shared.registry_feed import FollowsRegistry, RegistryFeed
 
 from energychain_billing.domain.schedule import BoundaryWatch, Schedule
 from energychain_billing.domain.tariff import Tariff
@@ -18,13 +19,16 @@ from energychain_billing.settings import BillingSettings
 
 
 @dataclass
-class BillingContext:
-    """Settings, the program registry, the engine (billing's schema) and billing's signing key."""
+class BillingContext(FollowsRegistry):
+    """Settings, the program registry (live when ``feed`` is set), the engine (billing's schema) and billing's
+    signing key."""
 
     settings: BillingSettings
     registry: Registry
     engine: AsyncEngine
     signing_key: Ed25519PrivateKey
+    feed: RegistryFeed | None = field(default=None, repr=False)
+    registry_derived = ("schedules", "boundaries")
 
     @cached_property
     def schedules(self) -> dict[str, Schedule]:
@@ -59,5 +63,7 @@ class BillingContext:
         return outbox_row(self.settings.topic(topic), event, partition=partition)
 
     async def close(self) -> None:
-        """Release the engine's connections."""
+        """Release the engine's connections and the registry feed."""
+        if self.feed is not None:
+            await self.feed.stop()
         await self.engine.dispose()

@@ -48,6 +48,8 @@ def metered_hour(reading: events.MeterReadingRecorded) -> MeteredHour:
 async def apply_readings_batch(ctx: BillingContext, partition: int, batch: Sequence[events.Event]) -> BatchReport:
     """Record one partition's readings in order and apply its watermarks: closes and due dates on the way."""
     report = BatchReport()
+    # A house enrolled since the registry was last read is known after reading it to its end.
+    await ctx.knows_all({e.house_id for e in batch if isinstance(e, events.MeterReadingRecorded)})
     async with ctx.engine.begin() as connection:
         start = watermark = await repository.lock_partition(connection, partition)
         pending: list[tuple[str, MeteredHour]] = []

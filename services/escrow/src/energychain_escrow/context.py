@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from energychain_shared import topics
 from energychain_shared.registry import Municipality, Registry
+from energychain_shared.registry_feed import FollowsRegistry, RegistryFeed
 
 from energychain_escrow.domain.book import Terms
 from energychain_escrow.settings import EscrowSettings
@@ -26,17 +27,22 @@ def terms_of(municipality: Municipality) -> Terms:
 
 
 @dataclass
-class EscrowContext:
-    """What the use cases need: settings, the registry, the engine and escrow's signing key."""
+class EscrowContext(FollowsRegistry):
+    """What the use cases need: settings, the registry (live when ``feed`` is set), the engine and escrow's
+    signing key."""
 
     settings: EscrowSettings
     registry: Registry
     engine: AsyncEngine
     signing_key: Ed25519PrivateKey
+    feed: RegistryFeed | None = field(default=None, repr=False)
     _starts: dict[str, date] | None = field(default=None, init=False, repr=False)
+    registry_derived = ("_starts",)
 
     async def close(self) -> None:
-        """Close the engine's connections."""
+        """Close the engine's connections and the registry feed."""
+        if self.feed is not None:
+            await self.feed.stop()
         await self.engine.dispose()
 
     def municipality(self, municipality_id: str) -> Municipality | None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from energychain_shared import keys
 from energychain_shared.db import make_engine
-from energychain_shared.registry import load_registry
+from energychain_shared.registry_feed import started_feed
 
 from energychain_market import SERVICE_NAME
 from energychain_market.context import MarketContext, PriceSource
@@ -23,10 +23,13 @@ def price_source(settings: MarketSettings) -> PriceSource:
 
 async def build_context(settings: MarketSettings, *, pool_size: int = 10) -> MarketContext:
     """Engine (in the market's schema), registry, signing key and price source for the use cases."""
-    return MarketContext(
+    feed = await started_feed(settings, client_id=f"{SERVICE_NAME}-registry")
+    ctx = MarketContext(
         settings=settings,
-        registry=load_registry(settings.registry_path),
+        registry=feed.registry,
         engine=make_engine(settings, schema=settings.market_db_schema, pool_size=pool_size),
         signing_key=keys.load_private_key(settings.resolved_keys_dir, SERVICE_NAME),
         price_source=price_source(settings),
     )
+    ctx.follow(feed)
+    return ctx

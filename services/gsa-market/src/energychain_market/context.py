@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from energychain_shared import events, topics
 from energychain_shared.outbox import OutboxRow, outbox_row
 from energychain_shared.registry import Registry
+from energychain_shared.registry_feed import FollowsRegistry, RegistryFeed
 
 from energychain_market.domain.clearing import CLEARING_MECHANISMS, ClearingMechanism
 from energychain_market.domain.offers import ResidentTerms
@@ -28,14 +29,16 @@ class PriceSource(Protocol):
 
 
 @dataclass
-class MarketContext:
-    """Everything the use cases need; built once per process by the composition root."""
+class MarketContext(FollowsRegistry):
+    """Everything the use cases need (the registry live when ``feed`` is set); built once per process by the
+    composition root."""
 
     settings: MarketSettings
     registry: Registry
     engine: AsyncEngine
     signing_key: Ed25519PrivateKey
     price_source: PriceSource
+    feed: RegistryFeed | None = field(default=None, repr=False)
     mechanism: ClearingMechanism = field(init=False)
 
     def __post_init__(self) -> None:
@@ -67,5 +70,7 @@ class MarketContext:
         return outbox_row(self.settings.topic(topic), event)
 
     async def close(self) -> None:
-        """Close the engine's connections."""
+        """Close the engine's connections and the registry feed."""
+        if self.feed is not None:
+            await self.feed.stop()
         await self.engine.dispose()

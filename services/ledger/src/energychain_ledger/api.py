@@ -137,7 +137,7 @@ def build_app(
 ) -> FastAPI:
     """The FastAPI app; the lifespan opens the ledger (and the consumer when asked)."""
     if open_ledger_fn is None:
-        open_ledger_fn = functools.partial(open_ledger, writer=run_consumer)
+        open_ledger_fn = functools.partial(open_ledger, writer=run_consumer, follow_registry=True)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -149,10 +149,12 @@ def build_app(
         consuming = asyncio.create_task(_consume(ledger, stop), name="ledger-consumer") if run_consumer else None
         await refresh_revocations(app)
         following = asyncio.create_task(follow_revocation_table(app, settings), name="revocations")
+        registry = asyncio.create_task(ledger.follow_registry(), name="registry")
         try:
             yield
         finally:
             following.cancel()
+            registry.cancel()
             stop.set()
             try:
                 if consuming is not None:

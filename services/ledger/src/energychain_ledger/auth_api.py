@@ -116,6 +116,10 @@ def auth_router(settings: LedgerSettings) -> APIRouter:
     async def create_user(ledger: LedgerDep, _: Gsa, body: Annotated[UserIn, Body()]) -> UserOut:
         """(GSA) Create a resident or municipality user: a resident names its house (its municipality follows),
         a municipality user its municipality."""
+        unknown = (body.house_id and not ledger.knows_house(body.house_id)) or (
+            body.municipality_id and body.municipality_id not in ledger.registry.by_municipality)
+        if unknown and ledger.feed is not None:
+            await ledger.feed.sync()  # enrolled a moment ago: the registry topic has it
         try:
             return UserOut(**await users.create_user(ledger.store, ledger.registry, username=body.username,
                                                      role=body.role, password=body.password, house_id=body.house_id,

@@ -24,7 +24,8 @@ from energychain_shared import keys as key_files
 from energychain_shared.channels import GSA_CHANNEL, municipality_channel, resident_channel
 from energychain_shared.consumer import Stream, run_streams
 from energychain_shared.kafka import make_consumer, make_producer
-from energychain_shared.registry import Registry, load_registry
+from energychain_shared.registry import Registry
+from energychain_shared.registry_feed import RegistryChange, RegistryFeed, seed_registry, started_feed
 from energychain_shared.tlog import note as notes
 from energychain_shared.tlog.note import Checkpoint
 from energychain_shared.topics import LEDGER_APPENDS, LEDGER_CHECKPOINTS, LEDGER_DEAD_LETTERS, METER_READINGS
@@ -81,13 +82,31 @@ class Ledger:
     registry: Registry
     store: LedgerStore
     keys: dict[str, list[SignatureVerifier]]
+    feed: RegistryFeed | None = field(default=None, repr=False)
     _executor: ThreadPoolExecutor | None = field(default=None, repr=False)
 
     async def close(self) -> None:
-        """Close the database engine and the verification threads."""
+        """Close the registry feed, the database engine and the verification threads."""
+        if self.feed is not None:
+            await self.feed.stop()
         if self._executor is not None:
             self._executor.shutdown(wait=False)
         await self.store.close()
+
+    async def apply_registry(self, registry: Registry, changes: Sequence[RegistryChange] = ()) -> None:
+        """Hold ``registry``: a house enrolled since gets its channel, a municipality its channel and membership."""
+        self.registry = registry
+        self.store.learn_houses({r.house_id: r.municipality_id for r in registry.residents})
+        await self.store.ensure_channels(registry_channels(registry))
+
+    async def follow_registry(self) -> None:
+        """Apply the registry topic's changes as they come (until cancelled); nothing without a feed."""
+        if self.feed is not None:
+            await self.feed.follow()
+
+    def knows_house(self, house_id: str) -> bool:
+        """Whether the registry (as last read) has the house."""
+        return house_id in self.registry.by_house
 
     def verify_executor(self) -> ThreadPoolExecutor:
         """The threads that check signatures (created on first use)."""
@@ -169,7 +188,8 @@ class Ledger:
         )
         processor = ReadingProcessor(
             appends=self._processor(producer, threads=False),
-            houses={r.house_id for r in self.registry.residents} if houses is None else houses,
+            houses=(lambda: self.registry.by_house) if houses is None else (lambda: houses),
+            sync_registry=None if houses is not None or self.feed is None else self.feed.sync,
         )
         loop = AppendConsumer(
             consumer=kafka_consumer, processor=processor, batch_max=settings.ledger_batch_max,
@@ -210,15 +230,22 @@ class Ledger:
     async def consume(self, stop: asyncio.Event, *, client_id: str = "ledger") -> None:
         """Run the ledger's streams until ``stop``; one of them ending or failing stops the others."""
         async with self.streams(client_id=client_id) as streams:
-            await run_streams(streams, stop)
+            every = None if self.feed is None else self.feed.sync
+            await run_streams(streams, stop, every=every, every_s=self.settings.registry_refresh_s)
 
 
-async def open_ledger(settings: LedgerSettings, *, register_keys: bool = True, writer: bool = False) -> Ledger:
+async def open_ledger(
+    settings: LedgerSettings, *, register_keys: bool = True, writer: bool = False, follow_registry: bool = False,
+) -> Ledger:
     """Connect, sync channels from the registry, register producer keys, load them.
 
     ``writer``: this process appends, so it loads the ledger's private key to sign checkpoints.
+    ``follow_registry``: the registry is the seed file and the program.registry topic, applied live
+    (channels of houses and municipalities enrolled later are created as they are read); otherwise
+    the seed file alone (commands that only read).
     """
-    registry = load_registry(settings.registry_path)
+    feed = await started_feed(settings, client_id="ledger-registry") if follow_registry else None
+    registry = seed_registry(settings) if feed is None else feed.registry
     house_municipality = {r.house_id: r.municipality_id for r in registry.residents}
     sign = None
     if writer:
@@ -233,8 +260,13 @@ async def open_ledger(settings: LedgerSettings, *, register_keys: bool = True, w
         keys = parse_keys(await store.service_keys())
     except BaseException:
         await store.close()
+        if feed is not None:
+            await feed.stop()
         raise
-    return Ledger(settings=settings, registry=registry, store=store, keys=keys)
+    ledger = Ledger(settings=settings, registry=registry, store=store, keys=keys, feed=feed)
+    if feed is not None:
+        feed.listen(ledger.apply_registry)
+    return ledger
 
 
 @contextlib.asynccontextmanager

@@ -157,7 +157,7 @@ def serve(
     from energychain_ledger.api import build_app
 
     settings = _settings()
-    _start(settings, kafka=consumer)
+    _start(settings, kafka=True)  # the live registry is read from Kafka
     uvicorn.run(build_app(settings, run_consumer=consumer), host=settings.ledger_host,
                 port=settings.ledger_port, log_config=None, timeout_keep_alive=SERVER_KEEP_ALIVE_S)
 
@@ -171,7 +171,7 @@ def consume(client_id: Annotated[str, typer.Option(help="Kafka client id of this
     _start(settings, kafka=True, keys=("ledger",))
 
     async def run() -> None:
-        async with opened_ledger(settings, writer=True) as ledger:
+        async with opened_ledger(settings, writer=True, follow_registry=True) as ledger:
             tune_gc_for_batches()
             stop = asyncio.Event()
             for sig in (signal.SIGINT, signal.SIGTERM):

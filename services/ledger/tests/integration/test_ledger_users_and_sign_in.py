@@ -32,7 +32,7 @@ async def api(ledger_settings, unique):
     """The ledger's API with a GSA operator of this test; sign-in locks after 3 failures for 2 s."""
     settings = ledger_settings.model_copy(update={
         "ledger_login_max_failures": 3, "ledger_login_max_failures_per_address": 5, "ledger_login_lockout_s": 2.0,
-        "ledger_login_window_s": 60.0, "token_revocation_refresh_s": 0.2,
+        "ledger_login_window_s": 60.0, "token_revocation_refresh_s": 0.2, "registry_refresh_s": 60.0,
     })
     ledger = await open_ledger(settings)
     try:
@@ -201,3 +201,38 @@ async def test_a_user_changes_its_own_password_and_its_older_tokens_stop_working
     assert (await http.get("/channels", headers=new)).status_code == 200
     revoked = (await http.get("/auth/revocations")).json()["revoked"]
     assert name not in str(revoked) and len(revoked[0]["subject_sha256"]) == 64
+
+
+async def test_a_house_enrolled_a_moment_ago_can_be_given_its_resident_user_at_once(api, ledger_settings, unique):
+    from datetime import date, datetime, timezone
+    from decimal import Decimal
+
+    from energychain_shared import events, topics
+    from energychain_shared.kafka import ensure_topics, make_producer
+    from energychain_shared.registry import Contract, Municipality, Resident
+
+    http, _ = api
+    town = Municipality(municipality_id=f"sanger-{unique}", name="Sanger")
+    house = Resident(house_id=f"house-{unique}", username=f"res-{unique}", name="New Resident", address="2 Oak St",
+                     municipality_id=town.municipality_id,
+                     contract=Contract(rate_usd_per_kwh=Decimal("0.2"), battery_wh=9000, reserve_wh=900,
+                                       start_date=date(2022, 3, 1)))
+    at = datetime(2022, 3, 1, 8, tzinfo=timezone.utc)
+    await ensure_topics(ledger_settings, [topics.PROGRAM_REGISTRY])
+    producer = make_producer(ledger_settings, client_id="ledger-test-enrol")
+    await producer.start()
+    try:
+        for event in (events.MunicipalityOnboarded(event_id=events.MunicipalityOnboarded.id_for(town), occurred_at=at,
+                                                   producer="billing", municipality=town),
+                      events.ResidentEnrolled(event_id=events.ResidentEnrolled.id_for(house), occurred_at=at,
+                                              producer="billing", resident=house)):
+            await (await producer.send(ledger_settings.topic(topics.PROGRAM_REGISTRY), events.encode(event),
+                                       key=event.partition_key.encode()))
+    finally:
+        await producer.stop()
+    # No wait for the registry's refresh: the ledger reads the topic when it does not know the house.
+    gsa = await _bearer(http, f"gsa-{unique}")
+    created = await http.post("/admin/users", json={"username": house.username, "role": "resident",
+                                                    "house_id": house.house_id, "password": PASSWORD}, headers=gsa)
+    assert created.status_code == 201, created.text
+    assert created.json()["municipality_id"] == town.municipality_id

@@ -73,7 +73,7 @@ def _record(event: events.Event | bytes, offset: int) -> ConsumerRecord:
 
 
 async def test_only_readings_of_registered_houses_become_entries_watermarks_and_garbage_are_skipped():
-    processor = ReadingProcessor(appends=None, houses={"house-01", "house-02"})  # type: ignore[arg-type]
+    processor = ReadingProcessor(appends=None, houses=lambda: {"house-01", "house-02"})  # type: ignore[arg-type]
     watermark = events.ClockWatermarkReached(event_id=str(uuid.uuid4()), occurred_at=START, producer="meter-ingest",
                                              sim_time=START, partition=0)
     records = [

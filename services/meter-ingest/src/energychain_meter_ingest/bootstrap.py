@@ -8,7 +8,8 @@ from pathlib import Path
 
 from energychain_shared import topics
 from energychain_shared.kafka import ensure_topics, make_producer
-from energychain_shared.registry import load_registry
+from energychain_shared.registry import Registry
+from energychain_shared.registry_feed import RegistryFeed, seed_registry
 
 from energychain_meter_ingest import SERVICE_NAME
 from energychain_meter_ingest.adapters.checkpoint import CheckpointStore
@@ -39,12 +40,19 @@ def validation_policy(settings: MeterIngestSettings) -> ValidationPolicy:
     )
 
 
+async def current_registry(settings: MeterIngestSettings) -> Registry:
+    """The registry as of now: the seed file and every change on the program.registry topic."""
+    async with RegistryFeed(settings, client_id=f"{SERVICE_NAME}-registry") as feed:
+        return feed.registry
+
+
 def build_replay(settings: MeterIngestSettings, sources: list[HouseSource], *, replay_id: str | None = None) -> Replay:
     """A replay wired to the registry, the policy and the checkpoint file from ``settings``."""
     replay_id = replay_id or settings.meter_ingest_replay_id
     return Replay(
         sources=sources,
-        registry=load_registry(settings.registry_path),
+        registry=seed_registry(settings),
+        current_registry=lambda: current_registry(settings),
         policy=validation_policy(settings),
         topic_names=TopicNames.from_settings(settings),
         checkpoints=CheckpointStore.for_replay(settings.run_dir, topic_prefix=settings.topic_prefix, replay_id=replay_id),
@@ -75,7 +83,7 @@ def build_redriver(settings: MeterIngestSettings, sources: list[HouseSource], fo
     return Redriver(
         follower=follower,
         sources=sources,
-        registry=load_registry(settings.registry_path),
+        registry=seed_registry(settings),
         policy=validation_policy(settings),
         topic_names=TopicNames.from_settings(settings),
         open_publisher=lambda: open_publisher(settings),

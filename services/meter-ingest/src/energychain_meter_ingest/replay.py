@@ -6,7 +6,7 @@ import asyncio
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -101,9 +101,11 @@ class Replay:
         replay_id: str,
         checkpoint_interval_s: float = 1.0,
         monotonic: Callable[[], float] = time.monotonic,
+        current_registry: Callable[[], Awaitable[Registry]] | None = None,
     ) -> None:
         self.sources = sources
         self.registry = registry
+        self.current_registry = current_registry  # the live registry, read when a run starts
         self.policy = policy
         self.topics = topic_names
         self.checkpoints = checkpoints
@@ -211,6 +213,8 @@ class Replay:
     ) -> ReplayCounters:
         """Publish every house-hour after the resume point (and before ``until``) in time order."""
         self.check_sources()
+        if self.current_registry is not None:  # houses enrolled since this replay was built are known
+            self.registry = await self.current_registry()
         self.state = ReplayState.RUNNING
         self.error = None
         self._stop_requested = self._pause_requested = False

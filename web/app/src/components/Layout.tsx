@@ -20,6 +20,7 @@ const NAV: Record<Role, { to: string; label: string }[]> = {
     { to: "/gsa/market", label: "Market" },
     { to: "/gsa/accounts", label: "Accounts & escrow" },
     { to: "/gsa/operations", label: "Operations" },
+    { to: "/gsa/program", label: "Program" },
     { to: "/gsa/users", label: "Users" },
   ],
 };

@@ -73,6 +73,8 @@ export interface RequestOptions {
   query?: Query;
   json?: unknown;
   form?: Record<string, string>;
+  /** A body sent as it is, with its media type (e.g. a CSV file as "text/csv"). */
+  raw?: { content: string | Blob; contentType: string };
   headers?: Record<string, string>;
   token?: string | null;
   signal?: AbortSignal;
@@ -107,6 +109,9 @@ export async function apiRequest<T>(service: Service, path: string, options: Req
   } else if (options.form) {
     headers["Content-Type"] = "application/x-www-form-urlencoded";
     body = new URLSearchParams(options.form).toString();
+  } else if (options.raw) {
+    headers["Content-Type"] = options.raw.contentType;
+    body = options.raw.content;
   }
   if (options.token) headers.Authorization = `Bearer ${options.token}`;
   const response = await send(apiUrl(service, path, options.query), {

@@ -22,6 +22,7 @@ from sqlalchemy.types import Text
 from energychain_shared.db import driver_connection
 
 from energychain_billing.adapters.tables import hourly, houses, invoices, payments, progress, trade_credits
+from energychain_billing.adapters.tables import registry_changes as registry_changes_table
 from energychain_billing.domain.energy import MeteredHour
 from energychain_billing.domain.statement import IssuedInvoice
 
@@ -310,3 +311,34 @@ async def partitions_at(connection: AsyncConnection, watermark: datetime) -> int
 async def invoice_count(connection: AsyncConnection) -> int:
     """How many invoices billing has issued."""
     return int(await connection.scalar(select(func.count()).select_from(invoices)))
+
+
+async def hour_count(connection: AsyncConnection) -> int:
+    """How many house-hours billing has recorded."""
+    return int(await connection.scalar(select(func.count()).select_from(hourly)))
+
+
+# ------------------------------------------------------------- program registry
+LOCK_REGISTRY = 0x65632001  # serialises the administration API's changes (any billing process)
+
+
+async def lock_registry(connection: AsyncConnection) -> None:
+    """Hold the registry's lock until the transaction ends."""
+    await connection.execute(select(func.pg_advisory_xact_lock(LOCK_REGISTRY)))
+
+
+async def registry_changes(connection: AsyncConnection, *, kind: str | None = None,
+                           subject: str | None = None) -> list[Any]:
+    """The accepted changes in the order they were accepted (optionally of one kind, one subject)."""
+    query = select(registry_changes_table).order_by(registry_changes_table.c.seq)
+    if kind is not None:
+        query = query.where(registry_changes_table.c.kind == kind)
+    if subject is not None:
+        query = query.where(registry_changes_table.c.subject == subject)
+    return (await connection.execute(query)).all()
+
+
+async def insert_registry_changes(connection: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
+    """Record accepted changes (``event_id, kind, subject, body, recorded_by``)."""
+    if rows:
+        await connection.execute(insert(registry_changes_table), list(rows))

@@ -5,6 +5,8 @@
 - ``houses``: the partition a house's readings arrive on, and its first hour.
 - ``hourly``: one row per house-hour, the first delivery wins; ``invoice_id`` is set once billed.
 - ``invoices``, ``payments``, ``trade_credits`` (the market's settlements, kept for the next invoice).
+- ``registry_changes``: the onboardings and enrolments the administration API accepted, one per
+  municipality or house (the record its rules are checked against; each is published on program.registry).
 """
 
 from __future__ import annotations
@@ -90,4 +92,17 @@ trade_credits = Table(
     Column("refill_wh", BigInteger, nullable=False),
     Column("invoice_id", Text),
     Index("trade_credits_unbilled", "house_id", postgresql_where=text("invoice_id IS NULL")),
+)
+
+registry_changes = Table(
+    "registry_changes", metadata,
+    Column("seq", BigInteger, primary_key=True, autoincrement=True),
+    Column("event_id", Text, nullable=False, unique=True),
+    Column("kind", Text, nullable=False),
+    Column("subject", Text, nullable=False),
+    Column("body", JSONB, nullable=False),
+    Column("recorded_at", TZ, nullable=False, server_default=func.now()),
+    Column("recorded_by", Text, nullable=False),
+    UniqueConstraint("kind", "subject"),
+    CheckConstraint("kind IN ('municipality', 'resident')"),
 )

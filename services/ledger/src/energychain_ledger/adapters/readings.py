@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Collection, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
+from typing import Any
 from datetime import datetime, timedelta, timezone
 
 import orjson
@@ -86,21 +87,29 @@ class ReadingEntries:
 class ReadingProcessor:
     """Turns one poll of meter.readings into one append batch; persists it through the append path."""
 
-    def __init__(self, *, appends: AppendProcessor, houses: Collection[str]) -> None:
+    def __init__(
+        self, *, appends: AppendProcessor, houses: Callable[[], Collection[str]],
+        sync_registry: Callable[[], Awaitable[Any]] | None = None,
+    ) -> None:
         self._appends = appends
-        self._houses = frozenset(houses)
+        self._houses = houses  # the registered houses as of now (the live registry's)
+        self._sync_registry = sync_registry
         self._entries = ReadingEntries()
 
     async def process(self, records: Sequence[ConsumerRecord]) -> BatchOutcome:
         """Prepare and persist one poll."""
         return await self.persist(await self.prepare(records))
 
-    async def prepare(self, records: Sequence[ConsumerRecord]) -> PreparedBatch:
-        """Parse the poll's readings into entries (watermarks ignored, unknown houses skipped)."""
+    async def prepare(self, records: Sequence[ConsumerRecord], *, synced: bool = False) -> PreparedBatch:
+        """Parse the poll's readings into entries (watermarks ignored, unknown houses skipped).
+
+        A house the registry does not know makes it read the registry topic to its end once,
+        then the poll is parsed again (the house may have been enrolled since the last read).
+        """
         batch = PreparedBatch(now=datetime.now(timezone.utc))
         unknown: Counter[str] = Counter()
         undecodable = 0
-        houses, build, appends = self._houses, self._entries.append, batch.appends
+        houses, build, appends = self._houses(), self._entries.append, batch.appends
         for record in records:
             raw = record.value or b""
             try:
@@ -124,6 +133,8 @@ class ReadingProcessor:
                 continue
             batch.raw_of[id(append)] = raw
             appends.append(append)
+        if unknown and not synced and self._sync_registry is not None and await self._sync_registry():
+            return await self.prepare(records, synced=True)
         if undecodable:
             metrics.READINGS.labels("undecodable").inc(undecodable)
         if unknown:

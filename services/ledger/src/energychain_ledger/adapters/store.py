@@ -223,6 +223,10 @@ class LedgerStore:
         await assert_migrated(self._engine)
 
     # ------------------------------------------------------------------ channels
+    def learn_houses(self, house_municipality: Mapping[str, str]) -> None:
+        """Houses enrolled since the store was made: the municipality their channels get as member."""
+        self._house_municipality.update(house_municipality)
+
     async def ensure_channels(self, names: Iterable[str]) -> None:
         """Create missing channels (tree id, salt, blinded id), their members (from the registry); idempotent."""
         missing = sorted(set(names) - self._channels.keys())

@@ -1,0 +1,115 @@
+"""Use case: the program's administration (the GSA): onboard municipalities, enrol residents with contracts.
+
+Billing owns it because a contract is billing's terms and billing holds the invoices that
+later changes are checked against. A change is decided here, under the registry's lock,
+against the seed file and every change accepted before (`RegistryBook`'s rules: the
+same change twice is nothing new, other terms for a registered house are a conflict);
+it is recorded in ``registry_changes`` and its event put in the outbox in one
+transaction, then published on ``program.registry``, which every service follows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, time, timezone
+from typing import Any
+
+from energychain_shared import events, topics
+from energychain_shared.outbox import enqueue
+from energychain_shared.registry import Municipality, RegistryBook, RegistryRefusal, Resident
+from energychain_shared.registry_feed import seed_registry
+
+from energychain_billing import SERVICE_NAME
+from energychain_billing.adapters import repository
+from energychain_billing.context import BillingContext
+
+UTC = timezone.utc
+
+
+@dataclass
+class Registration:
+    """What a request changed: the ids registered now, those already registered alike, their events."""
+
+    created: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    event_ids: list[str] = field(default_factory=list)
+
+
+def onboarded(municipality: Municipality, *, at: datetime) -> events.MunicipalityOnboarded:
+    """The event of an onboarding recorded at ``at``."""
+    return events.MunicipalityOnboarded(
+        event_id=events.MunicipalityOnboarded.id_for(municipality), occurred_at=at, producer=SERVICE_NAME,
+        municipality=municipality,
+    )
+
+
+def enrolled(resident: Resident, municipality: Municipality) -> events.ResidentEnrolled:
+    """The event of an enrolment; its event time is the contract's start (local midnight)."""
+    start = datetime.combine(resident.contract.start_date, time(0), tzinfo=municipality.zone).astimezone(UTC)
+    return events.ResidentEnrolled(
+        event_id=events.ResidentEnrolled.id_for(resident), occurred_at=start, producer=SERVICE_NAME, resident=resident,
+    )
+
+
+def _book_of(ctx: BillingContext, accepted: Sequence[Any]) -> RegistryBook:
+    book = RegistryBook(seed_registry(ctx.settings))
+    for row in accepted:
+        if row.kind == "municipality":
+            book.onboard(Municipality.model_validate(row.body))
+        else:
+            book.enrol(Resident.model_validate(row.body))
+    return book
+
+
+async def register(
+    ctx: BillingContext, *, municipalities: Sequence[Municipality] = (), residents: Sequence[Resident] = (),
+    by: str, at: datetime | None = None,
+) -> Registration:
+    """Onboard ``municipalities`` then enrol ``residents``, all or nothing (a `RegistryRefusal` names the first
+    refused, as ``residents[i].field`` when there are several)."""
+    at = at or datetime.now(UTC)
+    outcome = Registration()
+    rows: list[dict[str, Any]] = []
+    published: list[events.Event] = []
+    async with ctx.engine.begin() as connection:
+        await repository.lock_registry(connection)
+        book = _book_of(ctx, await repository.registry_changes(connection))
+        for what, items in (("municipalities", municipalities), ("residents", residents)):
+            for index, item in enumerate(items):
+                try:
+                    new = book.onboard(item) if what == "municipalities" else book.enrol(item)
+                except RegistryRefusal as refusal:
+                    if len(items) > 1:
+                        raise type(refusal)(f"{what}[{index}].{refusal.field}", refusal.message) from None
+                    raise
+                subject = item.municipality_id if what == "municipalities" else item.house_id
+                if not new:
+                    outcome.unchanged.append(subject)
+                    continue
+                event = (onboarded(item, at=at) if what == "municipalities"
+                         else enrolled(item, book.municipalities[item.municipality_id]))
+                kind = "municipality" if what == "municipalities" else "resident"
+                rows.append({"event_id": event.event_id, "kind": kind,
+                             "subject": subject, "body": item.model_dump(mode="json"), "recorded_by": by})
+                published.append(event)
+                outcome.created.append(subject)
+                outcome.event_ids.append(event.event_id)
+        await repository.insert_registry_changes(connection, rows)
+        await enqueue(connection, [ctx.outbox(topics.PROGRAM_REGISTRY, e) for e in published])
+    return outcome
+
+
+async def history(ctx: BillingContext, kind: str, subject: str) -> list[dict[str, Any]]:
+    """The changes of one municipality or house, oldest first (the seed file's entry first when it has one)."""
+    seed = seed_registry(ctx.settings)
+    entries: list[dict[str, Any]] = []
+    seeded = (seed.by_municipality if kind == "municipality" else seed.by_house).get(subject)
+    if seeded is not None:
+        entries.append({"change": "seeded", "source": str(ctx.settings.registry_path), "terms": seeded.model_dump(mode="json")})
+    async with ctx.engine.connect() as connection:
+        for row in await repository.registry_changes(connection, kind=kind, subject=subject):
+            entries.append({"change": "onboarded" if kind == "municipality" else "enrolled", "event_id": row.event_id,
+                            "recorded_at": row.recorded_at.isoformat(), "recorded_by": row.recorded_by,
+                            "terms": row.body})
+    return entries

@@ -81,6 +81,7 @@ async def _run(bench: BillingSettings, fleet: Path) -> dict:
             answer.raise_for_status()
             figures["enrolment_s"] = round(time.perf_counter() - started, 2)
             figures["enrolled"] = answer.json()["enrolled"]
+            print(f"enrolled {figures['enrolled']:,} houses through the API in {figures['enrolment_s']} s", flush=True)
         started = time.perf_counter()
         async with RegistryFeed(bench, client_id="bench-fold") as fresh:
             figures["registry_fold_s"] = round(time.perf_counter() - started, 2)
@@ -93,7 +94,7 @@ async def _run(bench: BillingSettings, fleet: Path) -> dict:
             await replay.run(publisher, speed=None)
         figures["replay_s"] = round(time.perf_counter() - started, 2)
         figures["readings"] = replay.counters.published
-        figures["rejected"] = replay.counters.rejected
+        figures["dead_lettered"] = replay.counters.dead_lettered
         last = datetime.fromisoformat(replay.status()["sim_time"])
         while True:
             async with ctx.engine.connect() as connection:

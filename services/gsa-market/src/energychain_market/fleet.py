@@ -24,8 +24,10 @@ through faust's consumer group; a table partition moves with its meter.readings 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import zlib
+from collections.abc import Sequence
 from typing import Any
 
 import faust
@@ -33,6 +35,7 @@ from prometheus_client import Counter, start_http_server
 
 from energychain_shared import events, topics
 from energychain_shared.registry import Registry
+from energychain_shared.registry_feed import RegistryFeed
 
 from energychain_market.domain.fleet import (
     AlertChange,
@@ -155,8 +158,14 @@ class PartitionTable(faust.Table):
         return super().partition_for_key(key)
 
 
-def create_app(settings: MarketSettings, registry: Registry, **conf: Any) -> faust.App:
-    """The fleet application: its topics, tables and agent (``conf`` overrides faust settings, e.g. in tests)."""
+def create_app(settings: MarketSettings, registry: Registry, *, feed: RegistryFeed | None = None,
+               **conf: Any) -> faust.App:
+    """The fleet application: its topics, tables and agent (``conf`` overrides faust settings, e.g. in tests).
+
+    With ``feed`` (not started: the agent starts it in faust's loop) the houses' terms follow the
+    program registry live: a batch with a house the fleet does not know reads the registry topic
+    to its end first, and the registry is read every ``registry_refresh_s`` besides.
+    """
     datadir = settings.run_dir / "fleet"
     datadir.mkdir(parents=True, exist_ok=True)
     app = faust.App(
@@ -174,7 +183,24 @@ def create_app(settings: MarketSettings, registry: Registry, **conf: Any) -> fau
     )
     rules = FleetRules(grace_hours=settings.market_fleet_grace_hours, silent_hours=settings.market_fleet_silent_hours,
                        imbalance_streak=settings.market_fleet_imbalance_streak)
-    terms_of = terms_from(registry)
+    lookup = {"terms": terms_from(registry)}
+
+    def terms_of(house_id: str) -> HouseTerms | None:
+        return lookup["terms"](house_id)
+
+    if feed is not None:
+        feed.listen(lambda current, _changes: lookup.__setitem__("terms", terms_from(current)))
+    feed_started = asyncio.Event()
+
+    async def registry_knows(batch: Sequence[faust.EventT]) -> None:
+        """Start the feed once; read the registry topic to its end when a reading's house is unknown."""
+        if feed is None:
+            return
+        if not feed_started.is_set():
+            await feed.start()
+            feed_started.set()
+        if any(record.key and terms_of(record.key.decode()) is None for record in batch):
+            await feed.sync()
 
     def raw_topic(topic: topics.Topic, **options: Any) -> faust.TopicT:
         return app.topic(settings.topic(topic), key_type=bytes, value_type=bytes, key_serializer="raw",
@@ -292,6 +318,7 @@ def create_app(settings: MarketSettings, registry: Registry, **conf: Any) -> fau
         """
         async for batch in stream.take_events(settings.market_fleet_flush_readings,
                                               within=settings.market_fleet_flush_seconds):
+            await registry_knows(batch)
             touched: dict[int, Partition] = {}
             for record in batch:
                 number = record.message.partition
@@ -304,12 +331,19 @@ def create_app(settings: MarketSettings, registry: Registry, **conf: Any) -> fau
                 if part.fleet.changed:
                     await flush(part)
 
+    if feed is not None:
+        @app.timer(settings.registry_refresh_s)
+        async def follow_registry() -> None:
+            if feed_started.is_set():
+                await feed.sync()
+
     return app
 
 
 def run(settings: MarketSettings, registry: Registry) -> None:
-    """Run the fleet process until SIGINT/SIGTERM (faust's worker owns the event loop and the signals)."""
-    app = create_app(settings, registry)
+    """Run the fleet process until SIGINT/SIGTERM (faust's worker owns the event loop and the signals);
+    the registry is ``registry`` and the program.registry topic's changes, live."""
+    app = create_app(settings, registry, feed=RegistryFeed(settings, registry, client_id=f"{SERVICE}-registry"))
     if settings.market_fleet_metrics_port:  # one port per instance: off unless set
         start_http_server(settings.market_fleet_metrics_port, addr=settings.market_host)
     worker = faust.Worker(app, loglevel=FAUST_LOG_LEVELS.get(settings.log_level, "info"), quiet=True)

@@ -85,9 +85,9 @@ def fresh(infrastructure, name: str) -> MarketSettings:
     return MarketSettings(**values)
 
 
-def start_fleet(settings: MarketSettings, log: Path, *, metrics_port: int = 0) -> subprocess.Popen:
+def start_fleet(settings: MarketSettings, log: Path, *, metrics_port: int = 0, **env_overrides: str) -> subprocess.Popen:
     env = {**os.environ, "EC_TOPIC_PREFIX": settings.topic_prefix, "EC_LOG_LEVEL": "WARNING",
-           "EC_MARKET_FLEET_METRICS_PORT": str(metrics_port)}
+           "EC_MARKET_FLEET_METRICS_PORT": str(metrics_port), **env_overrides}
     return subprocess.Popen(FLEET, env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT, cwd=REPO_ROOT)
 
 
@@ -304,6 +304,50 @@ def test_two_fleet_instances_share_the_partitions_and_give_the_same_result_as_on
     assert by_key(latest) == by_key(expected_latest)
     assert {a.event_id for a in alerts} == {a.event_id for a in expected_alerts}
     assert len({p for (_m, _k, _s2, p) in latest}) == len({p for (_m, _k, _s2, p) in expected_latest})
+
+
+def test_a_house_enrolled_while_the_fleet_runs_is_counted_without_a_restart(infrastructure, exports, tmp_path):
+    """The fleet starts knowing no house; house-01 is enrolled on program.registry, then its July replayed."""
+    import json
+
+    from energychain_shared.kafka import ensure_topics, make_producer
+    from energychain_shared.registry import load_registry
+
+    seed = load_registry(REPO_ROOT / "data" / "registry.json")
+    empty = tmp_path / "registry.json"
+    empty.write_text(json.dumps({"municipalities": [m.model_dump(mode="json") for m in seed.municipalities],
+                                 "residents": []}))
+    settings = fresh(infrastructure, "fleet-live").model_copy(update={"registry_path": empty})
+    july = tmp_path / "house-01-july.csv"
+    lines = exports["house-01"].read_text().splitlines(keepends=True)
+    july.write_text("".join([lines[0], *(line for line in lines[1:] if line.startswith("2021-07"))]))
+    expected = expected_from_csv({"house-01": july})
+    readings = sum(v["readings"] for (kind, _s), v in expected.items() if kind == "hour")
+    house = seed.resident("house-01")
+
+    async def enrol() -> None:
+        await ensure_topics(settings, [topics.PROGRAM_REGISTRY])
+        producer = make_producer(settings, client_id="fleet-test-enrol")
+        await producer.start()
+        try:
+            enrolled = events.ResidentEnrolled(event_id=events.ResidentEnrolled.id_for(house),
+                                               occurred_at=datetime(2021, 6, 27, 7, tzinfo=UTC), producer="billing",
+                                               resident=house)
+            await (await producer.send(settings.topic(topics.PROGRAM_REGISTRY), events.encode(enrolled),
+                                       key=b"house-01"))
+        finally:
+            await producer.stop()
+
+    process = start_fleet(settings, tmp_path / "fleet.log", EC_REGISTRY_PATH=str(empty))
+    try:
+        time.sleep(5)  # running, knowing no house
+        asyncio.run(enrol())
+        replay_into(settings, {"house-01": july}, tmp_path / "ingest")  # the replay reads the registry topic too
+        latest, _alerts = wait_for_outputs(settings, readings, timeout=180)
+    finally:
+        stop(process)
+    assert summed({k: e for k, e in latest.items() if k[1] == "hour"}) == {
+        key: value for key, value in expected.items() if key[0] == "hour"}
 
 
 async def test_the_gsa_api_serves_the_fleet_windows_and_alerts_and_a_municipality_only_its_own(uninterrupted, tmp_path):

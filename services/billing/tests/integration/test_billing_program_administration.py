@@ -151,3 +151,25 @@ async def read_registry(settings) -> list[events.Event]:
         return out
     finally:
         await consumer.stop()
+
+
+async def test_a_restarted_worker_rebuilds_the_same_registry_from_the_topic_and_keeps_billing_new_houses(
+    infrastructure, tmp_path, kit,
+):
+    async with kit.billing_api(infrastructure, tmp_path, "adm-restart", registry_path=tmp_path / "no-seed.json") as api:
+        gsa = api.token("gsa-admin", role=Role.GSA)
+        assert (await api.client.post("/admin/municipalities", json=FOWLER, headers=gsa)).status_code == 201
+        assert (await api.client.post("/admin/residents", json=rosa(), headers=gsa)).status_code == 201
+        before = api.ctx.registry
+        await api.meter.readings(reading("house-9", datetime(2021, 9, 10, 17, tzinfo=UTC), home=2000, imported=500))
+        # Billing stops mid-stream and starts again: its registry comes from the topic alone (no seed file).
+        await kit.wait_until(lambda: api.db.fetchval("SELECT count(*) FROM hourly"), 1, what="the first reading")
+        restarted = await kit.start_worker(api.settings)
+        try:
+            assert restarted.ctx.registry == before
+            assert restarted.ctx.resident("house-9").municipality_id == "fowler"
+        finally:
+            await restarted.close()
+    # And again from nothing but the topic: a second billing on the same topics folds the same registry.
+    async with RegistryFeed(api.settings) as replayed:
+        assert replayed.registry == before

@@ -86,3 +86,40 @@ def test_registry_events_round_trip_and_fold_into_the_same_registry():
 def test_the_same_enrolment_has_the_same_event_id_and_other_terms_another():
     assert events.ResidentEnrolled.id_for(resident()) == events.ResidentEnrolled.id_for(resident())
     assert events.ResidentEnrolled.id_for(resident()) != events.ResidentEnrolled.id_for(resident(reserve_wh=3_000))
+
+
+def test_a_contract_ends_once_on_its_date_and_the_enrolment_sent_again_is_still_nothing_new():
+    book = RegistryBook()
+    book.onboard(town())
+    book.enrol(resident())
+    assert book.end_contract("house-9", date(2022, 7, 24)) is True
+    assert book.end_contract("house-9", date(2022, 7, 24)) is False
+    assert book.enrol(resident()) is False
+    with pytest.raises(RegistryConflict) as other_day:
+        book.end_contract("house-9", date(2022, 7, 25))
+    assert other_day.value.field == "end_date"
+    ended = book.snapshot().by_house["house-9"].contract
+    assert ended.end_date == date(2022, 7, 24)
+    assert ended.ends_at(town().zone).isoformat() == "2022-07-25T07:00:00+00:00"  # local midnight after, PDT
+
+
+def test_a_contract_cannot_end_before_it_starts_or_for_a_house_not_enrolled():
+    book = RegistryBook()
+    book.onboard(town())
+    book.enrol(resident())
+    with pytest.raises(RegistryRefusal, match="before the contract's start"):
+        book.end_contract("house-9", date(2021, 12, 31))
+    with pytest.raises(RegistryRefusal) as unknown:
+        book.end_contract("house-77", date(2022, 7, 24))
+    assert unknown.value.field == "house_id"
+
+
+def test_a_contract_end_folds_from_its_event():
+    book = RegistryBook()
+    book.onboard(town())
+    book.enrol(resident())
+    ended = events.ContractEnded(event_id=events.ContractEnded.id_for("house-9", date(2022, 7, 24)),
+                                 occurred_at="2022-07-25T07:00:00Z", producer="billing", house_id="house-9",
+                                 end_date=date(2022, 7, 24))
+    assert apply_change(book, events.decode(events.encode(ended))) is True
+    assert book.snapshot().by_house["house-9"].contract.end_date == date(2022, 7, 24)

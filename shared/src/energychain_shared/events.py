@@ -116,6 +116,21 @@ class ResidentEnrolled(Event):
         return deterministic_id("resident-enrolled", canonical_json(resident.model_dump(mode="json")).decode())
 
 
+class ContractEnded(Event):
+    """A house's contract ended (move-out) on ``end_date``, its last day; ``occurred_at`` is the end (event time)."""
+
+    event_type: Literal["ContractEnded"] = "ContractEnded"
+    schema_version: Literal[1] = 1
+    partition_field: ClassVar[str] = "house_id"
+
+    house_id: HouseId
+    end_date: date
+
+    @staticmethod
+    def id_for(house_id: str, end_date: date) -> str:
+        return deterministic_id("contract-ended", house_id, end_date.isoformat())
+
+
 # ---------------------------------------------------------------- meter-ingest
 class MeterReadingRecorded(Event):
     """One house's metered energy for one hour, in integer watt-hours."""
@@ -519,6 +534,7 @@ class LedgerCheckpointSigned(Event):
 EVENT_CLASSES: tuple[type[Event], ...] = (
     MunicipalityOnboarded,
     ResidentEnrolled,
+    ContractEnded,
     MeterReadingRecorded,
     ClockWatermarkReached,
     SimulatedClockAdvanced,

@@ -9,7 +9,7 @@ rules that use the registry live in the services.
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime, time, timedelta, timezone
 from decimal import Decimal
 from functools import cached_property
 from pathlib import Path
@@ -66,12 +66,21 @@ class Contract(_Frozen):
     reserve_wh: NonNegativeInt
     start_date: date
     billing_basis: BillingBasis = "delivered"
+    end_date: date | None = Field(default=None, description="the contract's last day (move-out), when it ended")
 
     @model_validator(mode="after")
     def _reserve_fits_battery(self) -> Contract:
         if self.reserve_wh > self.battery_wh:
             raise ValueError("reserve_wh exceeds battery_wh")
+        if self.end_date is not None and self.end_date < self.start_date:
+            raise ValueError("end_date is before start_date")
         return self
+
+    def ends_at(self, zone: ZoneInfo) -> datetime | None:
+        """The instant the contract ends (local midnight after its last day, UTC); None while it runs."""
+        if self.end_date is None:
+            return None
+        return datetime.combine(self.end_date + timedelta(days=1), time(0), tzinfo=zone).astimezone(timezone.utc)
 
 
 class Resident(_Frozen):
@@ -138,20 +147,29 @@ def load_registry(path: Path) -> Registry:
 
 
 class RegistryRefusal(ValueError):
-    """A change the registry refuses; ``field`` names what is wrong, ``status`` the HTTP answer."""
+    """A change the registry refuses; ``field`` names what is wrong, ``rule`` the rule when one refused,
+    ``status`` the HTTP answer."""
 
     status = 422
 
-    def __init__(self, field: str, message: str) -> None:
+    def __init__(self, field: str, message: str, *, rule: str | None = None) -> None:
         super().__init__(f"{field}: {message}")
         self.field = field
         self.message = message
+        self.rule = rule
 
 
 class RegistryConflict(RegistryRefusal):
     """The change contradicts what is registered (a second enrolment of a house with other terms)."""
 
     status = 409
+
+
+def _as_enrolled(resident: Resident) -> Resident:
+    """The resident as enrolled: its contract's end is a later change, not a term of the enrolment."""
+    if resident.contract.end_date is None:
+        return resident
+    return resident.model_copy(update={"contract": resident.contract.model_copy(update={"end_date": None})})
 
 
 class RegistryBook:
@@ -181,7 +199,7 @@ class RegistryBook:
     def check_enrolment(self, resident: Resident) -> bool:
         """Whether ``resident`` is new (True), already enrolled alike (False); refused otherwise."""
         known = self.residents.get(resident.house_id)
-        if known == resident:
+        if known is not None and _as_enrolled(known) == _as_enrolled(resident):
             return False
         if known is not None:
             raise RegistryConflict("house_id", f"{resident.house_id!r} is enrolled with other terms")
@@ -198,6 +216,21 @@ class RegistryBook:
             return False
         self.residents[resident.house_id] = resident
         self._house_of_username[resident.username] = resident.house_id
+        return True
+
+    def end_contract(self, house_id: str, end_date: date) -> bool:
+        """End a house's contract on ``end_date`` (its last day); False when it ended that day already."""
+        known = self.residents.get(house_id)
+        if known is None:
+            raise RegistryRefusal("house_id", f"{house_id!r} is not enrolled")
+        if known.contract.end_date == end_date:
+            return False
+        if known.contract.end_date is not None:
+            raise RegistryConflict("end_date", f"the contract of {house_id!r} ended on {known.contract.end_date}")
+        if end_date < known.contract.start_date:
+            raise RegistryRefusal("end_date", f"is before the contract's start {known.contract.start_date}")
+        self.residents[house_id] = known.model_copy(
+            update={"contract": known.contract.model_copy(update={"end_date": end_date})})
         return True
 
     def snapshot(self) -> Registry:

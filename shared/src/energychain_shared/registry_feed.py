@@ -25,7 +25,7 @@ from energychain_shared.registry import Registry, RegistryBook, RegistryRefusal,
 from energychain_shared.settings import CommonSettings
 
 log = logging.getLogger(__name__)
-RegistryChange = events.MunicipalityOnboarded | events.ResidentEnrolled
+RegistryChange = events.MunicipalityOnboarded | events.ResidentEnrolled | events.ContractEnded
 Listener = Callable[[Registry, Sequence[RegistryChange]], Any]
 
 
@@ -35,6 +35,8 @@ def apply_change(book: RegistryBook, change: events.Event) -> bool:
         return book.onboard(change.municipality)
     if isinstance(change, events.ResidentEnrolled):
         return book.enrol(change.resident)
+    if isinstance(change, events.ContractEnded):
+        return book.end_contract(change.house_id, change.end_date)
     return False
 
 

@@ -233,6 +233,17 @@ def program_enrol(file: Annotated[Path, typer.Argument(help="A JSON resident: ho
                         RESIDENT_COLUMNS))
 
 
+@program_app.command("end")
+def program_end(
+    house_id: str,
+    on: Annotated[str, typer.Option("--on", help="The contract's last day, YYYY-MM-DD (local).")],
+) -> None:
+    """End a resident's contract (move-out): its final invoice covers the partial period up to that day."""
+    answer = call(api().post, "billing", f"/admin/residents/{quote(house_id, safe='')}/end", {"end_date": on})
+    console.print(f"{house_id}: contract ends on {answer['end_date']}"
+                  + ("" if answer["event_ids"] else " (it had ended that day already)"))
+
+
 @program_app.command("import")
 def program_import(file: Annotated[Path, typer.Argument(help="A registry file (data/registry.json's format).")]) -> None:
     """Onboard every municipality and enrol every resident of a registry file (what is registered alike is kept)."""

@@ -51,7 +51,8 @@ async def advance(
         if resident is None or house_id not in first:
             continue
         schedule = ctx.schedules[resident.municipality_id]
-        for period in schedule.periods_closing(max(after, first[house_id]), upto):
+        ends = resident.contract.ends_at(schedule.zone)  # moved out: the final period ends then
+        for period in schedule.periods_closing(max(after, first[house_id]), upto, ends=ends):
             closes.append((schedule.issued_at(period), house_id, period))
             if schedule.due_at(period) <= upto:  # issued and due within the same step
                 dues.add((schedule.due_at(period), house_id))

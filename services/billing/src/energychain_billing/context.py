@@ -41,7 +41,12 @@ class BillingContext(FollowsRegistry):
     @cached_property
     def boundaries(self) -> BoundaryWatch:
         """Whether a clock step crosses any municipality's period close or due date."""
-        return BoundaryWatch(self.schedules.values())
+        finals = []  # an ended contract's final close and due date are boundaries of their own
+        for resident in self.registry.residents:
+            schedule = self.schedules[resident.municipality_id]
+            if (ends := resident.contract.ends_at(schedule.zone)) is not None:
+                finals.extend(schedule.final_boundaries(ends))
+        return BoundaryWatch(self.schedules.values(), finals)
 
     def resident(self, house_id: str) -> Resident | None:
         """The registered resident of ``house_id``, if any."""

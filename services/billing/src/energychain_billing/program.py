@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, time, timezone
+from datetime import date, datetime, time, timezone
 from typing import Any
 
 from energychain_shared import events, topics
@@ -57,8 +57,10 @@ def _book_of(ctx: BillingContext, accepted: Sequence[Any]) -> RegistryBook:
     for row in accepted:
         if row.kind == "municipality":
             book.onboard(Municipality.model_validate(row.body))
-        else:
+        elif row.kind == "resident":
             book.enrol(Resident.model_validate(row.body))
+        else:
+            book.end_contract(row.subject, date.fromisoformat(row.body["end_date"]))
     return book
 
 
@@ -100,6 +102,44 @@ async def register(
     return outcome
 
 
+INVOICED_PERIOD_RULE = "effective_date_in_invoiced_period"
+
+
+async def end_contract(ctx: BillingContext, house_id: str, end_date: date, *, by: str) -> Registration:
+    """End a house's contract on ``end_date`` (its last day): its final invoice covers the partial period up to
+    then, issued once the grace for late readings has passed. A date inside a period already invoiced is refused
+    (422, rule ``effective_date_in_invoiced_period``): an issued invoice is never rewritten."""
+    outcome = Registration()
+    async with ctx.engine.begin() as connection:
+        await repository.lock_registry(connection)
+        book = _book_of(ctx, await repository.registry_changes(connection))
+        resident = book.residents.get(house_id)
+        if resident is not None and resident.contract.end_date != end_date:
+            municipality = book.municipalities[resident.municipality_id]
+            ends = resident.contract.model_copy(update={"end_date": end_date}).ends_at(municipality.zone)
+            invoiced = await repository.last_invoiced_end(connection, house_id)
+            if invoiced is not None and ends < invoiced:
+                raise RegistryRefusal("end_date", f"{end_date} is inside a period already invoiced (through "
+                                      f"{invoiced.astimezone(municipality.zone).date()}): end it on or after the "
+                                      "last invoiced day", rule=INVOICED_PERIOD_RULE)
+        if not book.end_contract(house_id, end_date):
+            outcome.unchanged.append(house_id)
+            return outcome
+        municipality = book.municipalities[book.residents[house_id].municipality_id]
+        event = events.ContractEnded(
+            event_id=events.ContractEnded.id_for(house_id, end_date),
+            occurred_at=book.residents[house_id].contract.ends_at(municipality.zone), producer=SERVICE_NAME,
+            house_id=house_id, end_date=end_date,
+        )
+        await repository.insert_registry_changes(connection, [{
+            "event_id": event.event_id, "kind": "contract_end", "subject": house_id,
+            "body": {"end_date": end_date.isoformat()}, "recorded_by": by}])
+        await enqueue(connection, [ctx.outbox(topics.PROGRAM_REGISTRY, event)])
+    outcome.created.append(house_id)
+    outcome.event_ids.append(event.event_id)
+    return outcome
+
+
 async def history(ctx: BillingContext, kind: str, subject: str) -> list[dict[str, Any]]:
     """The changes of one municipality or house, oldest first (the seed file's entry first when it has one)."""
     seed = seed_registry(ctx.settings)
@@ -107,9 +147,11 @@ async def history(ctx: BillingContext, kind: str, subject: str) -> list[dict[str
     seeded = (seed.by_municipality if kind == "municipality" else seed.by_house).get(subject)
     if seeded is not None:
         entries.append({"change": "seeded", "source": str(ctx.settings.registry_path), "terms": seeded.model_dump(mode="json")})
+    kinds = ("municipality",) if kind == "municipality" else ("resident", "contract_end")
+    names = {"municipality": "onboarded", "resident": "enrolled", "contract_end": "ended"}
     async with ctx.engine.connect() as connection:
-        for row in await repository.registry_changes(connection, kind=kind, subject=subject):
-            entries.append({"change": "onboarded" if kind == "municipality" else "enrolled", "event_id": row.event_id,
+        for row in await repository.registry_changes(connection, kinds=kinds, subject=subject):
+            entries.append({"change": names[row.kind], "event_id": row.event_id,
                             "recorded_at": row.recorded_at.isoformat(), "recorded_by": row.recorded_by,
                             "terms": row.body})
     return entries

@@ -12,8 +12,12 @@ from __future__ import annotations
 import logging
 from typing import Annotated, Any
 
+from datetime import date
+
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse, Response
+
+from pydantic import BaseModel, ConfigDict
 
 from energychain_shared.auth import Principal, Role, require_role
 from energychain_shared.outbox import relay
@@ -39,7 +43,7 @@ def install_program_api(app: FastAPI) -> None:
 
     @app.exception_handler(RegistryRefusal)
     async def refused(request: Request, error: RegistryRefusal) -> Response:
-        rule = "registered_with_other_terms" if isinstance(error, RegistryConflict) else None
+        rule = error.rule or ("registered_with_other_terms" if isinstance(error, RegistryConflict) else None)
         return problem_response(error.status, f"{error.field}: {error.message}", field=error.field, rule=rule,
                                 instance=request.url.path)
 
@@ -107,6 +111,23 @@ async def enrol_residents(request: Request, principal: GsaPrincipal) -> JSONResp
     outcome = await program.register(_ctx(request), residents=residents, by=principal.subject)
     return await _registered(request, outcome, {"enrolled": len(outcome.created), "unchanged": len(outcome.unchanged),
                                                 "rows": len(residents)})
+
+
+class ContractEnd(BaseModel):
+    """The contract's last day (local); the final invoice covers its partial period up to then."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    end_date: date
+
+
+@router.post("/residents/{house_id}/end", status_code=201, responses={200: {"description": "ended that day already"}})
+async def end_contract(house_id: str, body: ContractEnd, request: Request, principal: GsaPrincipal) -> JSONResponse:
+    """End a resident's contract (move-out) on ``end_date``: its final invoice is the partial period up to then,
+    issued once the grace for late readings has passed; the house's later readings are dead-lettered."""
+    outcome = await program.end_contract(_ctx(request), house_id, body.end_date, by=principal.subject)
+    return await _registered(request, outcome, {"house_id": house_id, "end_date": body.end_date.isoformat(),
+                                                "event_ids": outcome.event_ids})
 
 
 @router.get("/residents")

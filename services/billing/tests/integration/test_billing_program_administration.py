@@ -6,7 +6,7 @@ The registry seed file of this test holds nothing: everything comes through the 
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import pytest
 
@@ -173,3 +173,46 @@ async def test_a_restarted_worker_rebuilds_the_same_registry_from_the_topic_and_
     # And again from nothing but the topic: a second billing on the same topics folds the same registry.
     async with RegistryFeed(api.settings) as replayed:
         assert replayed.registry == before
+
+
+async def test_a_contract_ended_mid_month_gets_its_final_partial_invoice_once_the_grace_has_passed(api, kit):
+    gsa = api.token("gsa-admin", role=Role.GSA)
+    await api.client.post("/admin/municipalities", json=FOWLER, headers=gsa)
+    assert (await api.client.post("/admin/residents", json=rosa(), headers=gsa)).status_code == 201
+    await api.meter.readings(reading("house-9", datetime(2021, 9, 10, 17, tzinfo=UTC), home=2000, imported=500),
+                             reading("house-9", datetime(2021, 10, 5, 17, tzinfo=UTC), home=1000, imported=0))
+    await api.meter.watermark(AFTER_SEPT_CLOSE)
+    await kit.wait_until(lambda: api.db.fetchval("SELECT count(*) FROM invoices"), 1, what="September's invoice")
+
+    # A move-out inside September, already invoiced, would rewrite an issued invoice: refused.
+    inside = await api.client.post("/admin/residents/house-9/end", json={"end_date": "2021-09-20"}, headers=gsa)
+    assert inside.status_code == 422, inside.text
+    assert inside.json()["rule"] == "effective_date_in_invoiced_period" and inside.json()["field"] == "end_date"
+    ended = await api.client.post("/admin/residents/house-9/end", json={"end_date": "2021-10-12"}, headers=gsa)
+    assert ended.status_code == 201, ended.text
+    again = await api.client.post("/admin/residents/house-9/end", json={"end_date": "2021-10-12"}, headers=gsa)
+    assert again.status_code == 200 and again.json()["event_ids"] == []
+    other = await api.client.post("/admin/residents/house-9/end", json={"end_date": "2021-10-13"}, headers=gsa)
+    assert other.status_code == 409 and other.json()["field"] == "end_date"
+
+    # A reading after the end (had one got through) is not on the final invoice.
+    await api.meter.readings(reading("house-9", datetime(2021, 10, 20, 17, tzinfo=UTC), home=4000, imported=0))
+    ends = datetime(2021, 10, 13, 7, tzinfo=UTC)  # local midnight after 12 October
+    await api.meter.watermark(ends + timedelta(hours=47))
+    await kit.wait_until(lambda: api.db.fetchval("SELECT count(*) FROM progress WHERE watermark >= $1",
+                                                 ends + timedelta(hours=47)), 12, what="the clock before the grace")
+    assert await api.db.fetchval("SELECT count(*) FROM invoices") == 1  # the grace has not passed yet
+    await api.meter.watermark(ends + timedelta(hours=49))
+    final = await kit.wait_until(
+        lambda: api.db.fetchval("SELECT total_cents - 30 FROM invoices WHERE invoice_id = 'house-9.2021-10'"), 20,
+        what="the final invoice")  # 1,000 Wh at $0.20 on top of September's unpaid $0.30 (1,500 Wh)
+    row = await api.db.fetchrow("SELECT period_end, issued_at, energy_wh FROM invoices WHERE invoice_id = 'house-9.2021-10'")
+    assert (row["period_end"], row["issued_at"], row["energy_wh"]) == (ends, ends + timedelta(hours=48), 1000)
+    assert final == 20
+    # Nothing after the end: a month later still only the two invoices.
+    await api.meter.watermark(datetime(2021, 12, 5, tzinfo=UTC))
+    await kit.wait_until(lambda: api.db.fetchval("SELECT count(*) FROM progress WHERE watermark >= '2021-12-05'"), 12,
+                         what="December")
+    assert await api.db.fetchval("SELECT count(*) FROM invoices") == 2
+    history = (await api.client.get("/admin/residents/house-9", headers=gsa)).json()["history"]
+    assert [h["change"] for h in history] == ["enrolled", "ended"]

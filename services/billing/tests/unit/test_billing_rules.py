@@ -184,3 +184,29 @@ def test_the_same_key_with_another_amount_is_another_request():
     one = request_fingerprint(amount_cents=100, method="card", invoice_id=None)
     assert one == request_fingerprint(amount_cents=100, method="card", invoice_id=None)
     assert one != request_fingerprint(amount_cents=101, method="card", invoice_id=None)
+
+
+def test_a_contract_ending_mid_month_has_a_final_period_up_to_its_end_and_none_after():
+    schedule = Schedule(zone=LA, grace=timedelta(hours=48), due_days=21)
+    ends = datetime(2022, 7, 25, 7, tzinfo=UTC)  # the day after 24 July 2022, local midnight
+    closing = schedule.periods_closing(datetime(2022, 6, 5, tzinfo=UTC), datetime(2023, 1, 1, tzinfo=UTC), ends=ends)
+    assert [(p.label, p.end) for p in closing] == [("2022-06", datetime(2022, 7, 1, 7, tzinfo=UTC)), ("2022-07", ends)]
+    assert schedule.issued_at(closing[-1]) == ends + timedelta(hours=48)
+    assert schedule.final_boundaries(ends) == (ends + timedelta(hours=48), ends + timedelta(hours=48, days=21))
+    # Before the grace has passed the final period is not closing yet.
+    assert schedule.periods_closing(datetime(2022, 7, 20, tzinfo=UTC), ends + timedelta(hours=47), ends=ends) == []
+
+
+def test_a_contract_ending_on_a_months_last_day_closes_that_whole_month_last():
+    schedule = Schedule(zone=LA, grace=timedelta(hours=48), due_days=21)
+    ends = datetime(2022, 8, 1, 7, tzinfo=UTC)
+    closing = schedule.periods_closing(datetime(2022, 7, 5, tzinfo=UTC), datetime(2023, 1, 1, tzinfo=UTC), ends=ends)
+    assert [(p.label, p.until) for p in closing] == [("2022-07", None)]
+
+
+def test_the_boundary_watch_stops_at_an_ended_contracts_final_close():
+    schedule = Schedule(zone=LA, grace=timedelta(hours=48), due_days=21)
+    final_close = datetime(2022, 7, 27, 7, tzinfo=UTC)
+    assert not BoundaryWatch([schedule]).crosses_boundary(datetime(2022, 7, 26, tzinfo=UTC), datetime(2022, 7, 28, tzinfo=UTC))
+    assert BoundaryWatch([schedule], [final_close]).crosses_boundary(datetime(2022, 7, 26, tzinfo=UTC),
+                                                                     datetime(2022, 7, 28, tzinfo=UTC))

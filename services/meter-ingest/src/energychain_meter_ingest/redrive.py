@@ -25,8 +25,10 @@ from energychain_meter_ingest.domain.dead_letters import (
     read_correction,
     redrivable,
 )
-from energychain_meter_ingest.domain.readings import MeterFileParser, Reading, ValidationPolicy, unknown_house_rejection
-from energychain_meter_ingest.replay import TopicNames, house_zone
+from energychain_meter_ingest.domain.readings import (
+    MeterFileParser, Reading, ValidationPolicy, out_of_contract_rejection, unknown_house_rejection,
+)
+from energychain_meter_ingest.replay import TopicNames, contract_end, house_zone
 
 
 class StillReading(RuntimeError):
@@ -73,9 +75,13 @@ class Redriver:
         earlier = rows_before(source, letter.source_line,
                               corrections=self.book.corrections(house_id=letter.house_id, source_file=letter.source_file))
         try:
-            return read_correction(parser, earlier_rows=earlier, line=letter.source_line, fields=fields)
+            reading = read_correction(parser, earlier_rows=earlier, line=letter.source_line, fields=fields)
         except OSError as error:
             raise RedriveRefused("source_file_unreadable", f"cannot read {source.path}: {error.strerror or error}") from None
+        ended = contract_end(self.registry, letter.house_id)
+        if ended is not None and reading.hour >= ended:
+            raise CorrectionRejected(out_of_contract_rejection(reading=reading, fields=fields, ended=ended))
+        return reading
 
     async def redrive(self, dead_letter_id: str, raw: str, *, operator: str) -> Resolution:
         """Publish the corrected row's reading, then the marker that resolves the dead letter; the resolution."""

@@ -57,6 +57,15 @@ class RefusedExport(ValueError):
     """One of the replay's files is not a meter export: nothing was published."""
 
 
+def contract_end(registry: Registry, house_id: str) -> int | None:
+    """When the house's contract ended (epoch s), if it did: its later readings are out of contract."""
+    resident = registry.by_house.get(house_id)
+    if resident is None:
+        return None
+    ends = resident.contract.ends_at(registry.by_municipality[resident.municipality_id].zone)
+    return None if ends is None else int(ends.timestamp())
+
+
 @dataclass
 class ReplayCounters:
     """What the replay did so far (this process)."""
@@ -229,6 +238,7 @@ class Replay:
             house_readings(
                 source,
                 zone=house_zone(self.registry, source.house_id),
+                contract_end=contract_end(self.registry, source.house_id),
                 policy=self.policy,
                 on_rejection=self._on_rejection,
                 on_duplicate=self._on_duplicate,

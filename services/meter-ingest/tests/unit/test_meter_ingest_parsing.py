@@ -184,10 +184,11 @@ def write(tmp_path: Path, name: str, text: str | bytes) -> Path:
     return path
 
 
-def read_all(path: Path, house="house-01", zone=LA):
+def read_all(path: Path, house="house-01", zone=LA, contract_end=None):
     rejections: list[Rejection] = []
     readings = list(
-        house_readings(HouseSource(house, path), zone=zone, policy=ValidationPolicy(), on_rejection=rejections.append)
+        house_readings(HouseSource(house, path), zone=zone, policy=ValidationPolicy(), on_rejection=rejections.append,
+                       contract_end=contract_end)
     )
     return readings, rejections
 
@@ -223,6 +224,16 @@ def test_rows_of_an_unknown_house_are_all_dead_lettered_as_unknown_house(tmp_pat
     assert [(r.reason, r.house_id, r.source_line) for r in rejections] == [
         ("unknown_house", "house-99", 2), ("unknown_house", "house-99", 3)
     ]
+
+
+def test_readings_after_the_contract_ended_are_dead_lettered_as_out_of_contract(tmp_path):
+    path = write(tmp_path, "x.csv", f"{HEADER_LINE}\n2021-07-01T00:00:00,0,0,0,0.54,0,0.54,40\n"
+                 "2021-07-01T01:00:00,0,0,0,0.5,0,0.5,40\n")
+    ended = int(datetime(2021, 7, 1, 8, tzinfo=timezone.utc).timestamp())  # local 01:00, the second row's hour
+    readings, rejections = read_all(path, contract_end=ended)
+    assert [r.source_line for r in readings] == [2]
+    assert [(r.reason, r.source_line, r.raw.split(",")[0]) for r in rejections] == [
+        ("out_of_contract", 3, "2021-07-01T01:00:00")]
 
 
 @pytest.mark.parametrize(

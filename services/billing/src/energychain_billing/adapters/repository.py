@@ -327,15 +327,20 @@ async def lock_registry(connection: AsyncConnection) -> None:
     await connection.execute(select(func.pg_advisory_xact_lock(LOCK_REGISTRY)))
 
 
-async def registry_changes(connection: AsyncConnection, *, kind: str | None = None,
+async def registry_changes(connection: AsyncConnection, *, kinds: Sequence[str] = (),
                            subject: str | None = None) -> list[Any]:
-    """The accepted changes in the order they were accepted (optionally of one kind, one subject)."""
+    """The accepted changes in the order they were accepted (optionally of some kinds, one subject)."""
     query = select(registry_changes_table).order_by(registry_changes_table.c.seq)
-    if kind is not None:
-        query = query.where(registry_changes_table.c.kind == kind)
+    if kinds:
+        query = query.where(registry_changes_table.c.kind == any_(_texts(kinds)))
     if subject is not None:
         query = query.where(registry_changes_table.c.subject == subject)
     return (await connection.execute(query)).all()
+
+
+async def last_invoiced_end(connection: AsyncConnection, house_id: str) -> datetime | None:
+    """The end of the house's latest invoiced period, if it has an invoice."""
+    return await connection.scalar(select(func.max(invoices.c.period_end)).where(invoices.c.house_id == house_id))
 
 
 async def insert_registry_changes(connection: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:

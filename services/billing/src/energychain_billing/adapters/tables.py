@@ -5,8 +5,8 @@
 - ``houses``: the partition a house's readings arrive on, and its first hour.
 - ``hourly``: one row per house-hour, the first delivery wins; ``invoice_id`` is set once billed.
 - ``invoices``, ``payments``, ``trade_credits`` (the market's settlements, kept for the next invoice).
-- ``registry_changes``: the onboardings and enrolments the administration API accepted, one per
-  municipality or house (the record its rules are checked against; each is published on program.registry).
+- ``registry_changes``: the onboardings, enrolments and contract ends the administration API accepted, one
+  of each per municipality or house (the record its rules are checked against; each is published on program.registry).
 """
 
 from __future__ import annotations
@@ -104,5 +104,5 @@ registry_changes = Table(
     Column("recorded_at", TZ, nullable=False, server_default=func.now()),
     Column("recorded_by", Text, nullable=False),
     UniqueConstraint("kind", "subject"),
-    CheckConstraint("kind IN ('municipality', 'resident')"),
+    CheckConstraint("kind IN ('municipality', 'resident', 'contract_end')", name="registry_changes_kind_check"),
 )

@@ -9,11 +9,13 @@ from zoneinfo import ZoneInfo
 
 @dataclass(frozen=True)
 class BillingPeriod:
-    """One calendar month in a local zone, with its UTC bounds [start, end)."""
+    """One calendar month in a local zone, with its UTC bounds [start, end); a final period (the month a
+    contract ended in) ends at ``until`` instead, the contract's end."""
 
     year: int
     month: int
     zone: ZoneInfo
+    until: datetime | None = None
 
     @property
     def label(self) -> str:
@@ -27,8 +29,12 @@ class BillingPeriod:
 
     @property
     def end(self) -> datetime:
-        """Start of the next period, in UTC."""
-        return self.next().start
+        """Start of the next period (or the contract's end in a final period), in UTC."""
+        return self.until if self.until is not None else self.next().start
+
+    def ending_at(self, until: datetime) -> BillingPeriod:
+        """This month cut at ``until`` (a contract's end inside it); the whole month when it ends at its end."""
+        return self if until >= self.next().start else BillingPeriod(self.year, self.month, self.zone, until)
 
     def next(self) -> BillingPeriod:
         """The following calendar month."""

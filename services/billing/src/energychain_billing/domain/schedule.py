@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -26,17 +27,33 @@ class Schedule:
         """Payment is due ``due_days`` after issue."""
         return self.issued_at(period) + timedelta(days=self.due_days)
 
-    def periods_closing(self, after: datetime, upto: datetime) -> list[BillingPeriod]:
-        """Periods whose close lies in (after, upto], oldest first."""
+    def periods_closing(self, after: datetime, upto: datetime, *, ends: datetime | None = None) -> list[BillingPeriod]:
+        """Periods whose close lies in (after, upto], oldest first; for a contract that ``ends``, none after
+        its final period, which ends then (and closes the grace after it)."""
         if upto <= after:
             return []
         period = period_of(after - self.grace, self.zone)
         closing = []
-        while self.issued_at(period) <= upto:
+        while ends is None or period.start < ends:
+            if ends is not None:
+                period = period.ending_at(ends)
+            if self.issued_at(period) > upto:
+                break
             if self.issued_at(period) > after:
                 closing.append(period)
+            if period.until is not None:
+                break
             period = period.next()
         return closing
+
+    def final_period(self, ends: datetime) -> BillingPeriod:
+        """The last period of a contract that ends at ``ends``."""
+        return period_of(ends - timedelta(microseconds=1), self.zone).ending_at(ends)
+
+    def final_boundaries(self, ends: datetime) -> tuple[datetime, datetime]:
+        """When the final period of a contract ending at ``ends`` closes, and when its invoice is due."""
+        final = self.final_period(ends)
+        return self.issued_at(final), self.due_at(final)
 
     def next_boundary(self, after: datetime) -> datetime:
         """The first period close or due date strictly after ``after``."""
@@ -57,15 +74,21 @@ class Schedule:
 
 class BoundaryWatch:
     """``crosses_boundary`` over several calendars, for a clock read every hour: each calendar's next boundary
-    is computed once and kept while the clock stays before it (a watermark step is then one comparison)."""
+    is computed once and kept while the clock stays before it (a watermark step is then one comparison).
+    ``instants`` are boundaries of their own (the final closes and due dates of ended contracts)."""
 
-    def __init__(self, schedules: Iterable[Schedule]) -> None:
+    def __init__(self, schedules: Iterable[Schedule], instants: Iterable[datetime] = ()) -> None:
         self._windows = [[schedule, None, None] for schedule in schedules]  # [schedule, from, next boundary]
+        self._instants = sorted(set(instants))
 
     def crosses_boundary(self, after: datetime, upto: datetime) -> bool:
-        """True when any calendar has a period close or due date in (after, upto]."""
+        """True when any calendar has a period close or due date in (after, upto], or an instant lies there."""
         if upto <= after:
             return False
+        if self._instants:
+            first = bisect.bisect_right(self._instants, after)
+            if first < len(self._instants) and self._instants[first] <= upto:
+                return True
         for window in self._windows:
             schedule, start, boundary = window
             if start is None or not start <= after < boundary:

@@ -17,6 +17,7 @@ from energychain_meter_ingest.domain.readings import (
     Rejection,
     ValidationPolicy,
     check_header,
+    out_of_contract_rejection,
     unknown_house_rejection,
 )
 
@@ -123,10 +124,12 @@ def house_readings(
     on_rejection: Callable[[Rejection], None],
     resume_after: int | None = None,
     on_duplicate: Callable[[], None] | None = None,
+    contract_end: int | None = None,
 ) -> Iterator[Reading]:
     """Readings of one export in file order; rejections go to ``on_rejection``.
 
-    ``zone`` None means the house is unknown: every row is rejected as unknown_house.
+    ``zone`` None means the house is unknown: every row is rejected as unknown_house. A reading
+    at or after ``contract_end`` (epoch s: the house's contract ended) is rejected as out_of_contract.
     Readings at or before ``resume_after`` (epoch s) were published by an earlier run and are skipped,
     as are rejections met before the first reading after it.
     """
@@ -153,6 +156,9 @@ def house_readings(
                 if outcome.hour <= resume_after:
                     continue
                 resumed = True
+            if contract_end is not None and outcome.hour >= contract_end:
+                on_rejection(out_of_contract_rejection(reading=outcome, fields=fields, ended=contract_end))
+                continue
             yield outcome
         elif resumed or (outcome.hour is not None and outcome.hour > resume_after):
             on_rejection(outcome)

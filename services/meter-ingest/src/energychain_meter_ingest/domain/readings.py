@@ -295,6 +295,19 @@ def unknown_house_rejection(*, house_id: str, source_file: str, line: int, field
     )
 
 
+def out_of_contract_rejection(*, reading: Reading, fields: list[str], ended: int) -> Rejection:
+    """A reading of a house whose contract ended before its hour (the house moved out)."""
+    return Rejection(
+        house_id=reading.house_id,
+        reason="out_of_contract",
+        detail=f"house {reading.house_id!r}'s contract ended at {hour_start(ended).isoformat()}",
+        source_file=reading.source_file,
+        source_line=reading.source_line,
+        raw=",".join(fields),
+        hour=reading.hour,
+    )
+
+
 def hour_start(epoch: int) -> datetime:
     """UTC datetime of an epoch-second hour."""
     return datetime.fromtimestamp(epoch, UTC)

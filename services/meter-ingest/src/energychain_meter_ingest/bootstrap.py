@@ -87,4 +87,5 @@ def build_redriver(settings: MeterIngestSettings, sources: list[HouseSource], fo
         policy=validation_policy(settings),
         topic_names=TopicNames.from_settings(settings),
         open_publisher=lambda: open_publisher(settings),
+        current_registry=lambda: current_registry(settings),
     )

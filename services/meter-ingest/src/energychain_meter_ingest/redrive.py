@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime, timezone
 
@@ -47,8 +47,10 @@ class Redriver:
         policy: ValidationPolicy,
         topic_names: TopicNames,
         open_publisher: Callable[[], AbstractAsyncContextManager[BatchPublisher]],
+        current_registry: Callable[[], Awaitable[Registry]] | None = None,
     ) -> None:
         self.follower = follower
+        self.current_registry = current_registry  # the live registry, read before each re-drive
         self.book: DeadLetterBook = follower.book
         self.sources = {(source.house_id, source.source_file): source for source in sources}
         self.registry = registry
@@ -89,6 +91,8 @@ class Redriver:
             if await self.follower.behind() != 0:
                 raise StillReading("still reading the dead-letter topics: try again in a moment")
             letter = redrivable(self.book.get(dead_letter_id), dead_letter_id)
+            if self.current_registry is not None:  # enrolments and move-outs since the last re-drive
+                self.registry = await self.current_registry()
             reading = self.corrected_reading(letter, raw)
             marker = redriven_event(letter.id, reading, raw=raw, operator=operator)
             async with self.open_publisher() as publisher:

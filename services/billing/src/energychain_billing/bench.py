@@ -82,17 +82,22 @@ async def _bill(settings: BillingSettings, last_watermark: str) -> tuple[float, 
     return elapsed, invoices
 
 
-def run_bench(settings: BillingSettings, *, houses: int, days: int, municipalities: int, data_dir: Path | None) -> dict:
-    """Replay the fleet, bill it, print one JSON line of figures."""
-    data_dir = data_dir or REPO_ROOT / "data" / "generated" / f"bench-{houses}x{days}"
+def bench_settings(settings: BillingSettings, *, registry_path: Path) -> BillingSettings:
+    """``settings`` on a throwaway topic prefix, schema, consumer group and keys of its own (the keys made here)."""
     tag = uuid.uuid4().hex[:8]
     keys_dir = Path(tempfile.mkdtemp(prefix="billing-bench-keys-"))
     for name in ("billing", keys.TOKEN_KEY):
         keys.ensure_key_pair(keys_dir, name)
-    bench = settings.model_copy(update={
-        "topic_prefix": f"bench-{tag}.", "registry_path": data_dir / "registry.json", "keys_dir": keys_dir,
+    return settings.model_copy(update={
+        "topic_prefix": f"bench-{tag}.", "registry_path": registry_path, "keys_dir": keys_dir,
         "billing_db_schema": f"billing_bench_{tag}", "billing_group": f"billing-bench-{tag}", "log_level": "WARNING",
     })
+
+
+def run_bench(settings: BillingSettings, *, houses: int, days: int, municipalities: int, data_dir: Path | None) -> dict:
+    """Replay the fleet, bill it, print one JSON line of figures."""
+    data_dir = data_dir or REPO_ROOT / "data" / "generated" / f"bench-{houses}x{days}"
+    bench = bench_settings(settings, registry_path=data_dir / "registry.json")
     try:
         readings, last = _replay(bench, data_dir, houses=houses, days=days, municipalities=municipalities)
         elapsed, invoices = asyncio.run(_bill(bench, last))

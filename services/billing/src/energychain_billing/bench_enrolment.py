@@ -18,7 +18,6 @@ import io
 import json
 import tempfile
 import time
-import uuid
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -34,6 +33,7 @@ from energychain_shared.settings import REPO_ROOT
 
 from energychain_billing.adapters import repository
 from energychain_billing.api import create_app
+from energychain_billing.bench import bench_settings
 from energychain_billing.bootstrap import build_context
 from energychain_billing.domain.enrolment import COLUMNS
 from energychain_billing.settings import BillingSettings
@@ -122,14 +122,7 @@ def run_bench(settings: BillingSettings, *, houses: int, days: int, municipaliti
 
     fleet = REPO_ROOT / "data" / "generated" / f"bench-{houses}x{days}"
     ensure_fleet(fleet, houses=houses, days=days, municipalities=municipalities)
-    tag = uuid.uuid4().hex[:8]
-    keys_dir = Path(tempfile.mkdtemp(prefix="enrol-bench-keys-"))
-    for name in ("billing", keys.TOKEN_KEY):
-        keys.ensure_key_pair(keys_dir, name)
-    bench = settings.model_copy(update={
-        "topic_prefix": f"bench-{tag}.", "registry_path": keys_dir / "no-seed-registry.json", "keys_dir": keys_dir,
-        "billing_db_schema": f"billing_bench_{tag}", "billing_group": f"billing-bench-{tag}", "log_level": "WARNING",
-    })
+    bench = bench_settings(settings, registry_path=Path(tempfile.mkdtemp(prefix="enrol-bench-")) / "no-seed.json")
     measured = asyncio.run(ceilings.measure(settings))
     try:
         figures = asyncio.run(_run(bench, fleet))

@@ -64,6 +64,13 @@ def _book_of(ctx: BillingContext, accepted: Sequence[Any]) -> RegistryBook:
     return book
 
 
+def _refused_item(refusal: RegistryRefusal, what: str, index: int, count: int) -> RegistryRefusal:
+    """A refusal of one of several items names it: ``residents[3].house_id``."""
+    if count == 1:
+        return refusal
+    return type(refusal)(f"{what}[{index}].{refusal.field}", refusal.message, rule=refusal.rule)
+
+
 async def register(
     ctx: BillingContext, *, municipalities: Sequence[Municipality] = (), residents: Sequence[Resident] = (),
     by: str, at: datetime | None = None,
@@ -74,29 +81,34 @@ async def register(
     outcome = Registration()
     rows: list[dict[str, Any]] = []
     published: list[events.Event] = []
+
+    def accepted(kind: str, subject: str, body: Any, event: events.Event | None) -> None:
+        if event is None:
+            outcome.unchanged.append(subject)
+            return
+        rows.append({"event_id": event.event_id, "kind": kind, "subject": subject,
+                     "body": body.model_dump(mode="json"), "recorded_by": by})
+        published.append(event)
+        outcome.created.append(subject)
+        outcome.event_ids.append(event.event_id)
+
     async with ctx.engine.begin() as connection:
         await repository.lock_registry(connection)
         book = _book_of(ctx, await repository.registry_changes(connection))
-        for what, items in (("municipalities", municipalities), ("residents", residents)):
-            for index, item in enumerate(items):
-                try:
-                    new = book.onboard(item) if what == "municipalities" else book.enrol(item)
-                except RegistryRefusal as refusal:
-                    if len(items) > 1:
-                        raise type(refusal)(f"{what}[{index}].{refusal.field}", refusal.message) from None
-                    raise
-                subject = item.municipality_id if what == "municipalities" else item.house_id
-                if not new:
-                    outcome.unchanged.append(subject)
-                    continue
-                event = (onboarded(item, at=at) if what == "municipalities"
-                         else enrolled(item, book.municipalities[item.municipality_id]))
-                kind = "municipality" if what == "municipalities" else "resident"
-                rows.append({"event_id": event.event_id, "kind": kind,
-                             "subject": subject, "body": item.model_dump(mode="json"), "recorded_by": by})
-                published.append(event)
-                outcome.created.append(subject)
-                outcome.event_ids.append(event.event_id)
+        for index, municipality in enumerate(municipalities):
+            try:
+                new = book.onboard(municipality)
+            except RegistryRefusal as refusal:
+                raise _refused_item(refusal, "municipalities", index, len(municipalities)) from None
+            accepted("municipality", municipality.municipality_id, municipality,
+                     onboarded(municipality, at=at) if new else None)
+        for index, resident in enumerate(residents):
+            try:
+                new = book.enrol(resident)
+            except RegistryRefusal as refusal:
+                raise _refused_item(refusal, "residents", index, len(residents)) from None
+            accepted("resident", resident.house_id, resident,
+                     enrolled(resident, book.municipalities[resident.municipality_id]) if new else None)
         await repository.insert_registry_changes(connection, rows)
         await enqueue(connection, [ctx.outbox(topics.PROGRAM_REGISTRY, e) for e in published])
     return outcome
@@ -113,22 +125,19 @@ async def end_contract(ctx: BillingContext, house_id: str, end_date: date, *, by
     async with ctx.engine.begin() as connection:
         await repository.lock_registry(connection)
         book = _book_of(ctx, await repository.registry_changes(connection))
-        resident = book.residents.get(house_id)
-        if resident is not None and resident.contract.end_date != end_date:
-            municipality = book.municipalities[resident.municipality_id]
-            ends = resident.contract.model_copy(update={"end_date": end_date}).ends_at(municipality.zone)
-            invoiced = await repository.last_invoiced_end(connection, house_id)
-            if invoiced is not None and ends < invoiced:
-                raise RegistryRefusal("end_date", f"{end_date} is inside a period already invoiced (through "
-                                      f"{invoiced.astimezone(municipality.zone).date()}): end it on or after the "
-                                      "last invoiced day", rule=INVOICED_PERIOD_RULE)
         if not book.end_contract(house_id, end_date):
             outcome.unchanged.append(house_id)
             return outcome
-        municipality = book.municipalities[book.residents[house_id].municipality_id]
+        resident = book.residents[house_id]
+        zone = book.municipalities[resident.municipality_id].zone
+        ends = resident.contract.ends_at(zone)
+        invoiced = await repository.last_invoiced_end(connection, house_id)
+        if invoiced is not None and ends < invoiced:
+            raise RegistryRefusal("end_date", f"{end_date} is inside a period already invoiced (through "
+                                  f"{invoiced.astimezone(zone).date()}): end it on or after the last invoiced day",
+                                  rule=INVOICED_PERIOD_RULE)
         event = events.ContractEnded(
-            event_id=events.ContractEnded.id_for(house_id, end_date),
-            occurred_at=book.residents[house_id].contract.ends_at(municipality.zone), producer=SERVICE_NAME,
+            event_id=events.ContractEnded.id_for(house_id, end_date), occurred_at=ends, producer=SERVICE_NAME,
             house_id=house_id, end_date=end_date,
         )
         await repository.insert_registry_changes(connection, [{

@@ -162,9 +162,10 @@ def create_app(settings: MarketSettings, registry: Registry, *, feed: RegistryFe
                **conf: Any) -> faust.App:
     """The fleet application: its topics, tables and agent (``conf`` overrides faust settings, e.g. in tests).
 
-    With ``feed`` (not started: the agent starts it in faust's loop) the houses' terms follow the
-    program registry live: a batch with a house the fleet does not know reads the registry topic
-    to its end first, and the registry is read every ``registry_refresh_s`` besides.
+    With ``feed`` (not started: a timer starts it in faust's loop, never the agent, whose batches
+    must not wait on a connection) the houses' terms follow the program registry live: it is read
+    every ``registry_refresh_s``, and once it runs a batch with a house the fleet does not know reads
+    the registry topic to its end first.
     """
     datadir = settings.run_dir / "fleet"
     datadir.mkdir(parents=True, exist_ok=True)
@@ -193,13 +194,9 @@ def create_app(settings: MarketSettings, registry: Registry, *, feed: RegistryFe
     feed_started = asyncio.Event()
 
     async def registry_knows(batch: Sequence[faust.EventT]) -> None:
-        """Start the feed once; read the registry topic to its end when a reading's house is unknown."""
-        if feed is None:
-            return
-        if not feed_started.is_set():
-            await feed.start()
-            feed_started.set()
-        if any(record.key and terms_of(record.key.decode()) is None for record in batch):
+        """Read the registry topic to its end when a reading's house is unknown (once the feed runs)."""
+        if feed is not None and feed_started.is_set() and any(
+                record.key and terms_of(record.key.decode()) is None for record in batch):
             await feed.sync()
 
     def raw_topic(topic: topics.Topic, **options: Any) -> faust.TopicT:
@@ -334,15 +331,26 @@ def create_app(settings: MarketSettings, registry: Registry, *, feed: RegistryFe
     if feed is not None:
         @app.timer(settings.registry_refresh_s)
         async def follow_registry() -> None:
-            if feed_started.is_set():
+            if not feed_started.is_set():
+                await feed.start()
+                feed_started.set()
+            else:
                 await feed.sync()
 
     return app
 
 
+async def _current(settings: MarketSettings, seed: Registry) -> Registry:
+    async with RegistryFeed(settings, seed, client_id=f"{SERVICE}-registry-start") as feed:
+        return feed.registry
+
+
 def run(settings: MarketSettings, registry: Registry) -> None:
     """Run the fleet process until SIGINT/SIGTERM (faust's worker owns the event loop and the signals);
     the registry is ``registry`` and the program.registry topic's changes, live."""
+    # The registry as of now (the seed and the topic) before faust starts, so the first batches know
+    # every house enrolled so far; what comes later the feed brings.
+    registry = asyncio.run(_current(settings, registry))
     app = create_app(settings, registry, feed=RegistryFeed(settings, registry, client_id=f"{SERVICE}-registry"))
     if settings.market_fleet_metrics_port:  # one port per instance: off unless set
         start_http_server(settings.market_fleet_metrics_port, addr=settings.market_host)

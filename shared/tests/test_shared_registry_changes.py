@@ -9,7 +9,7 @@ import pytest
 
 from energychain_shared import events
 from energychain_shared.registry import (
-    Contract, Municipality, RegistryBook, RegistryConflict, RegistryRefusal, Resident,
+    Contract, ContractAmendment, Move, Municipality, RegistryBook, RegistryConflict, RegistryRefusal, Resident,
 )
 from energychain_shared.registry_feed import apply_change
 
@@ -123,3 +123,107 @@ def test_a_contract_end_folds_from_its_event():
                                  end_date=date(2022, 7, 24))
     assert apply_change(book, events.decode(events.encode(ended))) is True
     assert book.snapshot().by_house["house-9"].contract.end_date == date(2022, 7, 24)
+
+
+def amendment(day: date = date(2022, 3, 15), **terms) -> ContractAmendment:
+    values = dict(rate_usd_per_kwh=Decimal("0.18"), escalator_percent=Decimal("2"), reserve_wh=2_500,
+                  billing_basis="delivered")
+    values.update(terms)
+    return ContractAmendment(effective_date=day, **values)
+
+
+def book_with_two_towns() -> RegistryBook:
+    book = RegistryBook()
+    book.onboard(town())
+    book.onboard(town("reedley"))
+    book.enrol(resident())
+    return book
+
+
+def test_an_amendment_gives_new_terms_from_its_date_and_keeps_the_old_ones_before():
+    book = book_with_two_towns()
+    assert book.amend("house-9", amendment()) is True
+    assert book.amend("house-9", amendment()) is False  # sent again: nothing new
+    amended = book.snapshot().by_house["house-9"]
+    assert amended.contract_on(date(2022, 3, 14)).rate_usd_per_kwh == Decimal("0.21")
+    on_the_day = amended.contract_on(date(2022, 3, 15))
+    assert (on_the_day.rate_usd_per_kwh, on_the_day.reserve_wh) == (Decimal("0.18"), 2_500)
+    assert on_the_day.start_date == date(2022, 1, 3)  # contract years still count from the start
+    assert [day for day, _ in amended.terms_from()] == [None, date(2022, 3, 15)]
+    assert book.enrol(resident()) is False  # the enrolment sent again is still the same enrolment
+
+
+def test_amendments_go_forward_in_time_and_keep_the_reserve_within_the_battery():
+    book = book_with_two_towns()
+    book.amend("house-9", amendment())
+    with pytest.raises(RegistryConflict) as earlier:
+        book.amend("house-9", amendment(date(2022, 3, 1)))
+    assert earlier.value.rule == "amended_from_a_later_date" and earlier.value.status == 409
+    with pytest.raises(RegistryConflict):
+        book.amend("house-9", amendment(rate_usd_per_kwh=Decimal("0.19")))  # the same day, other terms
+    with pytest.raises(RegistryRefusal) as too_big:
+        book.amend("house-9", amendment(date(2022, 4, 1), reserve_wh=20_000))
+    assert too_big.value.field == "reserve_wh"
+    with pytest.raises(RegistryRefusal) as before_start:
+        book.amend("house-9", amendment(date(2022, 1, 3)))
+    assert before_start.value.rule == "effective_date_after_start"
+
+
+def test_no_change_takes_effect_after_the_contract_ended():
+    book = book_with_two_towns()
+    book.end_contract("house-9", date(2022, 7, 24))
+    with pytest.raises(RegistryRefusal) as late:
+        book.amend("house-9", amendment(date(2022, 7, 25)))
+    assert late.value.rule == "effective_date_after_contract_end"
+    with pytest.raises(RegistryRefusal):
+        book.move("house-9", Move(effective_date=date(2022, 8, 1), municipality_id="reedley"))
+
+
+def test_a_move_changes_the_municipality_from_its_date():
+    book = book_with_two_towns()
+    assert book.move("house-9", Move(effective_date=date(2022, 5, 1), municipality_id="reedley")) is True
+    assert book.move("house-9", Move(effective_date=date(2022, 5, 1), municipality_id="reedley")) is False
+    moved = book.snapshot().by_house["house-9"]
+    assert moved.municipality_on(date(2022, 4, 30)) == "fowler"
+    assert moved.municipality_on(date(2022, 5, 1)) == "reedley"
+    assert moved.latest_municipality_id == "reedley" and moved.municipality_id == "fowler"
+    assert moved.municipalities_from() == [(None, "fowler"), (date(2022, 5, 1), "reedley")]
+
+
+def test_a_move_goes_to_another_onboarded_municipality_of_the_same_time_zone():
+    book = book_with_two_towns()
+    book.onboard(town("denver", timezone="America/Denver"))
+    with pytest.raises(RegistryRefusal) as same:
+        book.move("house-9", Move(effective_date=date(2022, 5, 1), municipality_id="fowler"))
+    assert same.value.rule == "move_to_another_municipality"
+    with pytest.raises(RegistryRefusal) as unknown:
+        book.move("house-9", Move(effective_date=date(2022, 5, 1), municipality_id="nowhere"))
+    assert unknown.value.field == "municipality_id"
+    with pytest.raises(RegistryRefusal) as zone:
+        book.move("house-9", Move(effective_date=date(2022, 5, 1), municipality_id="denver"))
+    assert zone.value.rule == "move_keeps_time_zone"
+
+
+def test_amendments_and_moves_fold_from_their_events_into_the_same_registry():
+    changes = [
+        events.ContractAmended(event_id=events.ContractAmended.id_for("house-9", amendment()),
+                               occurred_at="2022-03-15T07:00:00Z", producer="billing", house_id="house-9",
+                               amendment=amendment()),
+        events.HouseMoved(event_id=events.HouseMoved.id_for("house-9", Move(effective_date=date(2022, 5, 1),
+                                                                             municipality_id="reedley")),
+                          occurred_at="2022-05-01T07:00:00Z", producer="billing", house_id="house-9",
+                          move=Move(effective_date=date(2022, 5, 1), municipality_id="reedley")),
+    ]
+    direct = book_with_two_towns()
+    direct.amend("house-9", amendment())
+    direct.move("house-9", Move(effective_date=date(2022, 5, 1), municipality_id="reedley"))
+    folded = book_with_two_towns()
+    assert [apply_change(folded, events.decode(events.encode(c))) for c in changes * 2] == [True, True, False, False]
+    assert folded.snapshot() == direct.snapshot()
+    assert changes[0].partition_key == changes[1].partition_key == "house-9"
+
+
+def test_the_enrolment_event_id_ignores_the_later_changes():
+    book = book_with_two_towns()
+    book.amend("house-9", amendment())
+    assert events.ResidentEnrolled.id_for(book.snapshot().by_house["house-9"]) == events.ResidentEnrolled.id_for(resident())

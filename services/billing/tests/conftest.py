@@ -305,9 +305,10 @@ async def billing_api(infrastructure, tmp_path: Path, tag: str, **overrides) -> 
     app = create_app(settings, context=worker.ctx, producer=worker.producer)
     token_key = keys.load_private_key(settings.resolved_keys_dir, keys.TOKEN_KEY)
 
-    def token(house: str, *, role: Role = Role.RESIDENT) -> dict[str, str]:
+    def token(house: str, *, role: Role = Role.RESIDENT, municipality_id: str = "parlier") -> dict[str, str]:
         principal = (Principal(role=role, subject=house) if role is Role.GSA
-                     else Principal(role=role, subject=house, municipality_id="parlier", house_id=house))
+                     else Principal(role=role, subject=house, municipality_id=municipality_id,
+                                    house_id=house))
         return {"Authorization": f"Bearer {issue_token(token_key, principal, ttl=timedelta(hours=1))}"}
 
     connection = await asyncpg.connect(settings.asyncpg_dsn, server_settings={"search_path": settings.billing_db_schema})

@@ -28,7 +28,7 @@ from pydantic import (
     ValidationError,
 )
 
-from energychain_shared.registry import Municipality, Resident
+from energychain_shared.registry import ContractAmendment, Move, Municipality, Resident, as_enrolled
 from energychain_shared.rules import canonical_json
 
 # Namespace of every deterministic id in the system (uuid5 over the natural key).
@@ -112,8 +112,10 @@ class ResidentEnrolled(Event):
 
     @staticmethod
     def id_for(resident: Resident) -> str:
-        """The same enrolment gives the same id: sending it twice is one event."""
-        return deterministic_id("resident-enrolled", canonical_json(resident.model_dump(mode="json")).decode())
+        """The same enrolment gives the same id: sending it twice is one event (its terms as enrolled: the
+        later changes are events of their own)."""
+        enrolled = as_enrolled(resident).model_dump(mode="json", exclude={"amendments", "moves"})
+        return deterministic_id("resident-enrolled", canonical_json(enrolled).decode())
 
 
 class ContractEnded(Event):
@@ -129,6 +131,38 @@ class ContractEnded(Event):
     @staticmethod
     def id_for(house_id: str, end_date: date) -> str:
         return deterministic_id("contract-ended", house_id, end_date.isoformat())
+
+
+class ContractAmended(Event):
+    """A house's contract has new terms from ``amendment.effective_date``; ``occurred_at`` is that local
+    midnight (event time)."""
+
+    event_type: Literal["ContractAmended"] = "ContractAmended"
+    schema_version: Literal[1] = 1
+    partition_field: ClassVar[str] = "house_id"
+
+    house_id: HouseId
+    amendment: ContractAmendment
+
+    @staticmethod
+    def id_for(house_id: str, amendment: ContractAmendment) -> str:
+        return deterministic_id("contract-amended", house_id, canonical_json(amendment.model_dump(mode="json")).decode())
+
+
+class HouseMoved(Event):
+    """A house belongs to another municipality from ``move.effective_date``; ``occurred_at`` is that local
+    midnight (event time)."""
+
+    event_type: Literal["HouseMoved"] = "HouseMoved"
+    schema_version: Literal[1] = 1
+    partition_field: ClassVar[str] = "house_id"
+
+    house_id: HouseId
+    move: Move
+
+    @staticmethod
+    def id_for(house_id: str, move: Move) -> str:
+        return deterministic_id("house-moved", house_id, move.effective_date.isoformat(), move.municipality_id)
 
 
 # ---------------------------------------------------------------- meter-ingest
@@ -535,6 +569,8 @@ EVENT_CLASSES: tuple[type[Event], ...] = (
     MunicipalityOnboarded,
     ResidentEnrolled,
     ContractEnded,
+    ContractAmended,
+    HouseMoved,
     MeterReadingRecorded,
     ClockWatermarkReached,
     SimulatedClockAdvanced,

@@ -83,8 +83,62 @@ class Contract(_Frozen):
         return datetime.combine(self.end_date + timedelta(days=1), time(0), tzinfo=zone).astimezone(timezone.utc)
 
 
+class ContractAmendment(_Frozen):
+    """The terms a contract has from ``effective_date`` (local midnight) on, until a later amendment.
+
+    An amendment replaces the base rate, the escalator, the reserve and the billing basis; contract
+    years still count from the contract's start date, so the rate of an hour is the amended base rate
+    escalated by its contract year.
+    """
+
+    effective_date: date
+    rate_usd_per_kwh: Decimal = Field(gt=0, max_digits=8, decimal_places=6)
+    escalator_percent: Decimal = Field(ge=0, le=100)
+    reserve_wh: NonNegativeInt
+    billing_basis: BillingBasis
+
+
+AMENDABLE_TERMS = ("rate_usd_per_kwh", "escalator_percent", "reserve_wh", "billing_basis")
+
+
+class AmendmentRequest(_Frozen):
+    """An amendment as an operator asks for it: the terms to change from ``effective_date``; the others stay
+    as they are in force that day."""
+
+    effective_date: date
+    rate_usd_per_kwh: Decimal | None = Field(default=None, gt=0, max_digits=8, decimal_places=6)
+    escalator_percent: Decimal | None = Field(default=None, ge=0, le=100)
+    reserve_wh: NonNegativeInt | None = None
+    billing_basis: BillingBasis | None = None
+
+    @model_validator(mode="after")
+    def _changes_something(self) -> AmendmentRequest:
+        if all(getattr(self, name) is None for name in AMENDABLE_TERMS):
+            raise ValueError(f"name at least one of {', '.join(AMENDABLE_TERMS)}")
+        return self
+
+    def applied_to(self, resident: Resident) -> ContractAmendment:
+        """The whole terms from the effective date: those asked for over those in force that day."""
+        in_force = resident.contract_on(self.effective_date)
+        return ContractAmendment(effective_date=self.effective_date, **{
+            name: getattr(in_force, name) if getattr(self, name) is None else getattr(self, name)
+            for name in AMENDABLE_TERMS})
+
+
+class Move(_Frozen):
+    """The house belongs to ``municipality_id`` from ``effective_date`` (local midnight) on."""
+
+    effective_date: date
+    municipality_id: str
+
+
 class Resident(_Frozen):
-    """A household in the program: its login name, address, house and contract."""
+    """A household in the program: its login name, address, house and contract.
+
+    ``municipality_id`` and ``contract`` are the terms it was enrolled with; ``amendments`` and
+    ``moves`` are the later changes, in date order. `contract_on` and `municipality_on` give what
+    is in force on a day; `terms_from` and `municipalities_from` when each piece begins.
+    """
 
     house_id: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
     username: str = Field(pattern=r"^[a-z0-9_.-]+$")
@@ -92,6 +146,43 @@ class Resident(_Frozen):
     address: str
     municipality_id: str
     contract: Contract
+    amendments: tuple[ContractAmendment, ...] = ()
+    moves: tuple[Move, ...] = ()
+
+    def contract_on(self, day: date) -> Contract:
+        """The contract in force on the local day ``day``: the enrolled terms with the last amendment
+        effective by then applied."""
+        contract = self.contract
+        for amendment in self.amendments:
+            if amendment.effective_date > day:
+                break
+            contract = contract.model_copy(update=amendment.model_dump(exclude={"effective_date"}))
+        return contract
+
+    def terms_from(self) -> list[tuple[date | None, Contract]]:
+        """Each piece of the contract's terms with the day it begins (None: the enrolled terms)."""
+        pieces: list[tuple[date | None, Contract]] = [(None, self.contract)]
+        for amendment in self.amendments:
+            pieces.append((amendment.effective_date, self.contract_on(amendment.effective_date)))
+        return pieces
+
+    def municipality_on(self, day: date) -> str:
+        """The municipality the house belongs to on the local day ``day``."""
+        current = self.municipality_id
+        for move in self.moves:
+            if move.effective_date > day:
+                break
+            current = move.municipality_id
+        return current
+
+    @property
+    def latest_municipality_id(self) -> str:
+        """The municipality of the house's last registered move (its enrolment's when it never moved)."""
+        return self.moves[-1].municipality_id if self.moves else self.municipality_id
+
+    def municipalities_from(self) -> list[tuple[date | None, str]]:
+        """Each municipality the house belonged to with the day it joined (None: since enrolment)."""
+        return [(None, self.municipality_id), *((m.effective_date, m.municipality_id) for m in self.moves)]
 
 
 class Registry(_Frozen):
@@ -109,7 +200,7 @@ class Registry(_Frozen):
             values = [getattr(r, field) for r in self.residents]
             if len(set(values)) != len(values):
                 raise ValueError(f"duplicate resident {field}")
-        unknown = {r.municipality_id for r in self.residents} - set(municipality_ids)
+        unknown = {m for r in self.residents for _, m in r.municipalities_from()} - set(municipality_ids)
         if unknown:
             raise ValueError(f"residents reference unknown municipalities: {sorted(unknown)}")
         return self
@@ -165,11 +256,13 @@ class RegistryConflict(RegistryRefusal):
     status = 409
 
 
-def _as_enrolled(resident: Resident) -> Resident:
-    """The resident as enrolled: its contract's end is a later change, not a term of the enrolment."""
-    if resident.contract.end_date is None:
+def as_enrolled(resident: Resident) -> Resident:
+    """The resident as enrolled: its contract's end, amendments and moves are later changes, not terms of
+    the enrolment."""
+    if resident.contract.end_date is None and not resident.amendments and not resident.moves:
         return resident
-    return resident.model_copy(update={"contract": resident.contract.model_copy(update={"end_date": None})})
+    return resident.model_copy(update={"contract": resident.contract.model_copy(update={"end_date": None}),
+                                       "amendments": (), "moves": ()})
 
 
 class RegistryBook:
@@ -199,7 +292,7 @@ class RegistryBook:
     def check_enrolment(self, resident: Resident) -> bool:
         """Whether ``resident`` is new (True), already enrolled alike (False); refused otherwise."""
         known = self.residents.get(resident.house_id)
-        if known is not None and _as_enrolled(known) == _as_enrolled(resident):
+        if known is not None and as_enrolled(known) == as_enrolled(resident):
             return False
         if known is not None:
             raise RegistryConflict("house_id", f"{resident.house_id!r} is enrolled with other terms")
@@ -231,6 +324,59 @@ class RegistryBook:
             raise RegistryRefusal("end_date", f"is before the contract's start {known.contract.start_date}")
         self.residents[house_id] = known.model_copy(
             update={"contract": known.contract.model_copy(update={"end_date": end_date})})
+        return True
+
+    def _changeable(self, house_id: str, effective_date: date, what: str) -> Resident:
+        """The enrolled house a change from ``effective_date`` may apply to (refused otherwise)."""
+        known = self.residents.get(house_id)
+        if known is None:
+            raise RegistryRefusal("house_id", f"{house_id!r} is not enrolled")
+        contract = known.contract
+        if effective_date <= contract.start_date:
+            raise RegistryRefusal("effective_date", f"a {what} takes effect after the contract's start "
+                                  f"{contract.start_date}", rule="effective_date_after_start")
+        if contract.end_date is not None and effective_date > contract.end_date:
+            raise RegistryRefusal("effective_date", f"the contract ended on {contract.end_date}",
+                                  rule="effective_date_after_contract_end")
+        return known
+
+    def amend(self, house_id: str, amendment: ContractAmendment) -> bool:
+        """Give a house's contract new terms from ``amendment.effective_date``; False when that amendment is
+        registered already. Amendments go forward in time: one dated on or before the last is a conflict."""
+        known = self._changeable(house_id, amendment.effective_date, "contract amendment")
+        if amendment in known.amendments:
+            return False
+        if known.amendments and amendment.effective_date <= known.amendments[-1].effective_date:
+            raise RegistryConflict("effective_date", f"the contract of {house_id!r} is amended from "
+                                   f"{known.amendments[-1].effective_date}: a later amendment takes a later date",
+                                   rule="amended_from_a_later_date")
+        if amendment.reserve_wh > known.contract.battery_wh:
+            raise RegistryRefusal("reserve_wh", f"exceeds the battery ({known.contract.battery_wh} Wh)")
+        self.residents[house_id] = known.model_copy(update={"amendments": (*known.amendments, amendment)})
+        return True
+
+    def move(self, house_id: str, move: Move) -> bool:
+        """Move a house to another municipality from ``move.effective_date``; False when that move is
+        registered already. A move keeps the time zone (billing periods and contract years are local days)
+        and goes forward in time."""
+        known = self._changeable(house_id, move.effective_date, "move")
+        if move in known.moves:
+            return False
+        if known.moves and move.effective_date <= known.moves[-1].effective_date:
+            raise RegistryConflict("effective_date", f"{house_id!r} moved on {known.moves[-1].effective_date}: "
+                                   "a later move takes a later date", rule="moved_from_a_later_date")
+        target = self.municipalities.get(move.municipality_id)
+        if target is None:
+            raise RegistryRefusal("municipality_id", f"{move.municipality_id!r} is not onboarded")
+        current = known.municipality_on(move.effective_date)
+        if move.municipality_id == current:
+            raise RegistryRefusal("municipality_id", f"{house_id!r} belongs to {current!r} on "
+                                  f"{move.effective_date} already", rule="move_to_another_municipality")
+        if target.timezone != self.municipalities[current].timezone:
+            raise RegistryRefusal("municipality_id", f"{move.municipality_id!r} keeps {target.timezone}, "
+                                  f"{current!r} {self.municipalities[current].timezone}: a move keeps the time zone",
+                                  rule="move_keeps_time_zone")
+        self.residents[house_id] = known.model_copy(update={"moves": (*known.moves, move)})
         return True
 
     def snapshot(self) -> Registry:

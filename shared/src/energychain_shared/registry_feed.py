@@ -25,7 +25,8 @@ from energychain_shared.registry import Registry, RegistryBook, RegistryRefusal,
 from energychain_shared.settings import CommonSettings
 
 log = logging.getLogger(__name__)
-RegistryChange = events.MunicipalityOnboarded | events.ResidentEnrolled | events.ContractEnded
+RegistryChange = (events.MunicipalityOnboarded | events.ResidentEnrolled | events.ContractAmended | events.HouseMoved
+                  | events.ContractEnded)
 Listener = Callable[[Registry, Sequence[RegistryChange]], Any]
 
 
@@ -35,6 +36,10 @@ def apply_change(book: RegistryBook, change: events.Event) -> bool:
         return book.onboard(change.municipality)
     if isinstance(change, events.ResidentEnrolled):
         return book.enrol(change.resident)
+    if isinstance(change, events.ContractAmended):
+        return book.amend(change.house_id, change.amendment)
+    if isinstance(change, events.HouseMoved):
+        return book.move(change.house_id, change.move)
     if isinstance(change, events.ContractEnded):
         return book.end_contract(change.house_id, change.end_date)
     return False

@@ -77,11 +77,11 @@ FLEET_WINDOWS_CHANGELOG = Topic(
     carries=("fleet table: an open window's totals",), compacted=True,
 )
 
-# The program's registry: every municipality onboarded, resident enrolled and contract ended, in one order (one
-# partition) that every service folds from the beginning into the same registry.
+# The program's registry: every municipality onboarded, resident enrolled, contract amended or ended and house
+# moved, in one order (one partition) that every service folds from the beginning into the same registry.
 PROGRAM_REGISTRY = Topic(
     "program.registry", 1, key="municipality_id or house_id",
-    carries=("MunicipalityOnboarded", "ResidentEnrolled", "ContractEnded"),
+    carries=("MunicipalityOnboarded", "ResidentEnrolled", "ContractAmended", "HouseMoved", "ContractEnded"),
 )
 
 ALL_TOPICS: tuple[Topic, ...] = (

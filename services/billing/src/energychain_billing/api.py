@@ -107,10 +107,14 @@ def create_app(settings: BillingSettings, *, context: BillingContext | None = No
         _, position, now = await views.invoices_of(context, resident.house_id)
         tariff = context.tariff(resident)
         rate = tariff.rate_at(now) if now is not None else tariff.rate_for_year(1)
-        contract = resident.contract
+        if now is None:
+            contract, municipality_id = resident.contract, resident.municipality_id
+        else:  # the terms and the municipality in force on the clock's day
+            contract = resident.contract_on(now.astimezone(tariff.zone).date())
+            municipality_id = context.municipality_at(resident, now)
         return {
             "house_id": resident.house_id, "name": resident.name, "address": resident.address,
-            "municipality_id": resident.municipality_id, "battery_wh": contract.battery_wh,
+            "municipality_id": municipality_id, "battery_wh": contract.battery_wh,
             "reserve_wh": contract.reserve_wh, "rate_usd_per_kwh": str(rate),
             "escalator_percent": str(contract.escalator_percent), "contract_start": contract.start_date.isoformat(),
             "billing_basis": contract.billing_basis, "balance_cents": position.balance_cents,
@@ -262,7 +266,7 @@ def create_app(settings: BillingSettings, *, context: BillingContext | None = No
     @app.get("/municipality/accounts", tags=["municipality"])
     async def municipal_accounts(request: Request, principal: MunicipalityPrincipal) -> list[dict[str, Any]]:
         """Balance and past-due status of every resident of the caller's municipality."""
-        residents = [r for r in ctx(request).registry.residents if r.municipality_id == principal.municipality_id]
+        residents = [r for r in ctx(request).registry.residents if r.latest_municipality_id == principal.municipality_id]
         return await views.account_rows(ctx(request), residents)
 
     # ----------------------------------------------------------------------- gsa

@@ -1,14 +1,14 @@
 """Use case: as the clock passes them, close billing periods (issue invoices) and declare due dates.
 
 Called by `readings.apply_readings_batch` under the partition's lock, in its transaction.
-The invoice is computed by the domain: `domain.energy.unbilled_energy_by_year` applies the
+The invoice is computed by the domain: `domain.energy.unbilled_energy_by_segment` applies the
 tariff to the stored hours, `domain.invoice.draft_invoice` prices and rounds the lines,
 `domain.schedule.Schedule` says when a period closes and when it is due.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -21,11 +21,15 @@ from energychain_shared.registry import Resident
 from energychain_billing import SERVICE_NAME
 from energychain_billing.adapters import repository
 from energychain_billing.context import BillingContext
-from energychain_billing.domain.energy import unbilled_energy_by_year
+from energychain_billing.domain.energy import unbilled_energy_by_segment
 from energychain_billing.domain.invoice import DraftLine, draft_invoice
 from energychain_billing.domain.periods import BillingPeriod
+from energychain_billing.domain.tariff import Segment
 from energychain_billing.ledger_entries import invoice_entry
 from energychain_billing.views import statement_of
+
+
+LAST_HOUR = timedelta(hours=1)
 
 
 def invoice_id_of(house_id: str, period: BillingPeriod) -> str:
@@ -80,7 +84,7 @@ async def close_period(
     if await repository.invoice_exists(connection, invoice_id):
         return None
     tariff = ctx.tariff(resident)
-    current, late = unbilled_energy_by_year(
+    current, late = unbilled_energy_by_segment(
         tariff, period, await repository.unbilled_hours(connection, house_id, period.end)
     )
     # Settlements arrive on another consumer, without this partition's lock: the invoice takes
@@ -90,23 +94,24 @@ async def close_period(
     if not current and not late and not credits and invoiced == 0:
         return None
     paid = await repository.paid_total(connection, house_id)
-    refills: dict[int, int] = {}
+    refills: dict[Segment, int] = {}
     for credit in credits:
-        year = tariff.contract_year(credit.delivery_hour)
-        refills[year] = refills.get(year, 0) + int(credit.refill_wh)
+        segment = tariff.segment_at(credit.delivery_hour)
+        refills[segment] = refills.get(segment, 0) + int(credit.refill_wh)
     draft = draft_invoice(
         tariff=tariff,
-        period_wh_by_year=current,
-        late_wh_by_year=late,
-        refill_wh_by_year=refills,
+        period_wh=current,
+        late_wh=late,
+        refill_wh=refills,
         trade_credit_cents=sum(int(c.credit_cents) for c in credits),
         balance_forward_cents=own_so_far - paid,
     )
     schedule = ctx.schedules[resident.municipality_id]
     issued_at, due_at = schedule.issued_at(period), schedule.due_at(period)
+    municipality_id = ctx.municipality_at(resident, period.end - LAST_HOUR)  # a move within the period: the new one
     lines = [line_json(line) for line in draft.lines]
     await repository.insert_invoice(connection, {
-        "invoice_id": invoice_id, "house_id": house_id, "municipality_id": resident.municipality_id,
+        "invoice_id": invoice_id, "house_id": house_id, "municipality_id": municipality_id,
         "period": period.label, "period_start": period.start, "period_end": period.end, "issued_at": issued_at,
         "due_at": due_at, "new_charges_cents": draft.new_charges_cents, "own_charges_cents": draft.own_charges_cents,
         "total_cents": draft.total_cents, "energy_wh": draft.ppa_energy_wh, "lines": lines,
@@ -115,7 +120,7 @@ async def close_period(
     issued = events.InvoiceIssued(
         event_id=deterministic_id("invoice-issued", invoice_id),
         occurred_at=issued_at, producer=SERVICE_NAME, invoice_id=invoice_id, house_id=house_id,
-        municipality_id=resident.municipality_id, period=period.label, period_start=period.start,
+        municipality_id=municipality_id, period=period.label, period_start=period.start,
         period_end=period.end, due_at=due_at, lines=tuple(events.InvoiceLine(**line) for line in lines),
         total_cents=draft.total_cents,
     )
@@ -145,14 +150,14 @@ async def declare_past_due(
     position = await statement_of(connection, resident.house_id, instant)
     outstanding = {s.invoice_id: s.outstanding_cents for s in position.invoices}
     declared = []
-    for invoice_id, due_at in due:
+    for invoice_id, due_at, municipality_id in due:
         unpaid = outstanding.get(invoice_id, 0)
         await repository.set_past_due(connection, invoice_id, max(0, unpaid))
         if unpaid > 0:
             notice = events.InvoicePastDue(
                 event_id=deterministic_id("invoice-past-due", invoice_id),
                 occurred_at=due_at, producer=SERVICE_NAME, invoice_id=invoice_id,
-                house_id=resident.house_id, municipality_id=resident.municipality_id, due_at=due_at,
+                house_id=resident.house_id, municipality_id=municipality_id, due_at=due_at,
                 unpaid_cents=unpaid,
             )
             await enqueue(connection, [ctx.outbox(topics.PAST_DUE, notice, partition=partition)])

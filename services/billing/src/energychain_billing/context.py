@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime, time, timezone
 from functools import cached_property
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -14,7 +15,7 @@ from energychain_shared.registry import Registry, Resident
 from energychain_shared.registry_feed import FollowsRegistry, RegistryFeed
 
 from energychain_billing.domain.schedule import BoundaryWatch, Schedule
-from energychain_billing.domain.tariff import Tariff
+from energychain_billing.domain.tariff import Amendment, Tariff
 from energychain_billing.settings import BillingSettings
 
 
@@ -52,15 +53,27 @@ class BillingContext(FollowsRegistry):
         """The registered resident of ``house_id``, if any."""
         return self.registry.by_house.get(house_id)
 
+    def municipality_at(self, resident: Resident, instant: datetime) -> str:
+        """The municipality ``resident``'s house belongs to at ``instant`` (by its local day: moves take effect
+        at local midnight)."""
+        return resident.municipality_on(instant.astimezone(self.schedules[resident.municipality_id].zone).date())
+
     def tariff(self, resident: Resident) -> Tariff:
-        """The pricing terms of a resident's contract."""
+        """The pricing terms of a resident's contract, with its amendments."""
         contract = resident.contract
+        zone = self.schedules[resident.municipality_id].zone
         return Tariff(
             rate_usd_per_kwh=contract.rate_usd_per_kwh,
             escalator_percent=contract.escalator_percent,
             start_date=contract.start_date,
-            zone=self.schedules[resident.municipality_id].zone,
+            zone=zone,
             basis=contract.billing_basis,
+            amendments=tuple(
+                Amendment(effective_date=a.effective_date,
+                          starts_at=datetime.combine(a.effective_date, time(0), tzinfo=zone).astimezone(timezone.utc),
+                          rate_usd_per_kwh=a.rate_usd_per_kwh, escalator_percent=a.escalator_percent,
+                          basis=a.billing_basis)
+                for a in resident.amendments),
         )
 
     def outbox(self, topic: topics.Topic, event: events.Event, *, partition: int | None = None) -> OutboxRow:

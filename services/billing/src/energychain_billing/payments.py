@@ -55,15 +55,16 @@ async def record_payment(ctx: BillingContext, request: PaymentRequest) -> tuple[
             raise UnknownInvoice("invoice_id", f"no invoice {request.invoice_id!r} on this account")
         received_at = max(watermark, house.first_interval)
         payment_id = deterministic_id("payment", request.house_id, request.idempotency_key)
+        municipality_id = ctx.municipality_at(resident, received_at)  # moved: the share goes to the new escrow
         row = await repository.insert_payment(connection, {
-            "payment_id": payment_id, "house_id": request.house_id, "municipality_id": resident.municipality_id,
+            "payment_id": payment_id, "house_id": request.house_id, "municipality_id": municipality_id,
             "idempotency_key": request.idempotency_key, "fingerprint": request.fingerprint,
             "invoice_id": request.invoice_id, "amount_cents": request.amount_cents, "method": request.method,
             "received_at": received_at,
         })
         received = events.PaymentReceived(
             event_id=payment_id, occurred_at=received_at, producer=SERVICE_NAME, payment_id=payment_id,
-            house_id=request.house_id, municipality_id=resident.municipality_id, invoice_id=request.invoice_id,
+            house_id=request.house_id, municipality_id=municipality_id, invoice_id=request.invoice_id,
             amount_cents=request.amount_cents, method=request.method,
         )
         await enqueue(connection, [

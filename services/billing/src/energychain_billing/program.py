@@ -10,14 +10,14 @@ transaction, then published on ``program.registry``, which every service follows
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timezone
+from datetime import date, datetime, time, timedelta, timezone
 from typing import Any
 
 from energychain_shared import events, topics
 from energychain_shared.outbox import enqueue
-from energychain_shared.registry import Municipality, RegistryBook, RegistryRefusal, Resident
+from energychain_shared.registry import AmendmentRequest, ContractAmendment, Move, Municipality, RegistryBook, RegistryRefusal, Resident
 from energychain_shared.registry_feed import seed_registry
 
 from energychain_billing import SERVICE_NAME
@@ -59,6 +59,10 @@ def _book_of(ctx: BillingContext, accepted: Sequence[Any]) -> RegistryBook:
             book.onboard(Municipality.model_validate(row.body))
         elif row.kind == "resident":
             book.enrol(Resident.model_validate(row.body))
+        elif row.kind == "contract_amendment":
+            book.amend(row.subject, ContractAmendment.model_validate(row.body))
+        elif row.kind == "move":
+            book.move(row.subject, Move.model_validate(row.body))
         else:
             book.end_contract(row.subject, date.fromisoformat(row.body["end_date"]))
     return book
@@ -117,36 +121,93 @@ async def register(
 INVOICED_PERIOD_RULE = "effective_date_in_invoiced_period"
 
 
-async def end_contract(ctx: BillingContext, house_id: str, end_date: date, *, by: str) -> Registration:
-    """End a house's contract on ``end_date`` (its last day): its final invoice covers the partial period up to
-    then, issued once the grace for late readings has passed. A date inside a period already invoiced is refused
-    (422, rule ``effective_date_in_invoiced_period``): an issued invoice is never rewritten."""
+def _local_midnight(day: date, zone) -> datetime:
+    return datetime.combine(day, time(0), tzinfo=zone).astimezone(UTC)
+
+
+async def _change_house(
+    ctx: BillingContext, house_id: str, *, kind: str, body: Callable[[], dict[str, Any]], by: str,
+    apply: Callable[[RegistryBook], bool], takes_effect: Callable[[Resident, Any], datetime],
+    event: Callable[[datetime], events.Event],
+) -> Registration:
+    """Decide one change of an enrolled house under the registry's lock: ``apply`` it to the book (False: it is
+    registered already), refuse it when it ``takes_effect`` inside a period already invoiced (422, rule
+    ``effective_date_in_invoiced_period``: an issued invoice is never rewritten), record it and put its event in
+    the outbox in one transaction."""
     outcome = Registration()
     async with ctx.engine.begin() as connection:
         await repository.lock_registry(connection)
         book = _book_of(ctx, await repository.registry_changes(connection))
-        if not book.end_contract(house_id, end_date):
+        if not apply(book):
             outcome.unchanged.append(house_id)
             return outcome
         resident = book.residents[house_id]
         zone = book.municipalities[resident.municipality_id].zone
-        ends = resident.contract.ends_at(zone)
+        effective = takes_effect(resident, zone)
         invoiced = await repository.last_invoiced_end(connection, house_id)
-        if invoiced is not None and ends < invoiced:
-            raise RegistryRefusal("end_date", f"{end_date} is inside a period already invoiced (through "
-                                  f"{invoiced.astimezone(zone).date()}): end it on or after the last invoiced day",
+        if invoiced is not None and effective < invoiced:
+            field = "end_date" if kind == "contract_end" else "effective_date"
+            last_day = (invoiced.astimezone(zone) - timedelta(days=1)).date()
+            raise RegistryRefusal(field, f"takes effect at {effective.astimezone(zone).isoformat()}, inside a period "
+                                  f"already invoiced (through {last_day}); an issued invoice is never rewritten",
                                   rule=INVOICED_PERIOD_RULE)
-        event = events.ContractEnded(
-            event_id=events.ContractEnded.id_for(house_id, end_date), occurred_at=ends, producer=SERVICE_NAME,
-            house_id=house_id, end_date=end_date,
-        )
+        change = event(effective)
         await repository.insert_registry_changes(connection, [{
-            "event_id": event.event_id, "kind": "contract_end", "subject": house_id,
-            "body": {"end_date": end_date.isoformat()}, "recorded_by": by}])
-        await enqueue(connection, [ctx.outbox(topics.PROGRAM_REGISTRY, event)])
+            "event_id": change.event_id, "kind": kind, "subject": house_id, "body": body(), "recorded_by": by}])
+        await enqueue(connection, [ctx.outbox(topics.PROGRAM_REGISTRY, change)])
     outcome.created.append(house_id)
-    outcome.event_ids.append(event.event_id)
+    outcome.event_ids.append(change.event_id)
     return outcome
+
+
+async def end_contract(ctx: BillingContext, house_id: str, end_date: date, *, by: str) -> Registration:
+    """End a house's contract on ``end_date`` (its last day): its final invoice covers the partial period up to
+    then, issued once the grace for late readings has passed. A date inside a period already invoiced is refused
+    (422, rule ``effective_date_in_invoiced_period``): an issued invoice is never rewritten."""
+    return await _change_house(
+        ctx, house_id, kind="contract_end", body=lambda: {"end_date": end_date.isoformat()}, by=by,
+        apply=lambda book: book.end_contract(house_id, end_date),
+        takes_effect=lambda resident, zone: resident.contract.ends_at(zone),
+        event=lambda at: events.ContractEnded(event_id=events.ContractEnded.id_for(house_id, end_date),
+                                              occurred_at=at, producer=SERVICE_NAME, house_id=house_id,
+                                              end_date=end_date),
+    )
+
+
+async def amend_contract(ctx: BillingContext, house_id: str, request: AmendmentRequest, *, by: str) -> Registration:
+    """Give a house's contract new terms from ``request.effective_date`` (local midnight; the terms it does not
+    name stay as they are that day): the invoice of the period it falls in bills the hours before it at the old
+    terms and the hours from it at the new ones. A date inside a period already invoiced is refused (422, rule
+    ``effective_date_in_invoiced_period``)."""
+    amended: list[ContractAmendment] = []
+
+    def apply(book: RegistryBook) -> bool:
+        known = book.residents.get(house_id)
+        if known is None:
+            raise RegistryRefusal("house_id", f"{house_id!r} is not enrolled")
+        amended.append(request.applied_to(known))
+        return book.amend(house_id, amended[0])
+
+    return await _change_house(
+        ctx, house_id, kind="contract_amendment", body=lambda: amended[0].model_dump(mode="json"), by=by,
+        apply=apply, takes_effect=lambda _resident, zone: _local_midnight(request.effective_date, zone),
+        event=lambda at: events.ContractAmended(event_id=events.ContractAmended.id_for(house_id, amended[0]),
+                                                occurred_at=at, producer=SERVICE_NAME, house_id=house_id,
+                                                amendment=amended[0]),
+    )
+
+
+async def move_house(ctx: BillingContext, house_id: str, move: Move, *, by: str) -> Registration:
+    """Move a house to another municipality from ``move.effective_date`` (local midnight): from then on its
+    invoices, payments and ledger channel belong to the new municipality, before then to the old one. A date
+    inside a period already invoiced is refused (422, rule ``effective_date_in_invoiced_period``)."""
+    return await _change_house(
+        ctx, house_id, kind="move", body=lambda: move.model_dump(mode="json"), by=by,
+        apply=lambda book: book.move(house_id, move),
+        takes_effect=lambda _resident, zone: _local_midnight(move.effective_date, zone),
+        event=lambda at: events.HouseMoved(event_id=events.HouseMoved.id_for(house_id, move), occurred_at=at,
+                                           producer=SERVICE_NAME, house_id=house_id, move=move),
+    )
 
 
 async def history(ctx: BillingContext, kind: str, subject: str) -> list[dict[str, Any]]:
@@ -156,8 +217,9 @@ async def history(ctx: BillingContext, kind: str, subject: str) -> list[dict[str
     seeded = (seed.by_municipality if kind == "municipality" else seed.by_house).get(subject)
     if seeded is not None:
         entries.append({"change": "seeded", "source": str(ctx.settings.registry_path), "terms": seeded.model_dump(mode="json")})
-    kinds = ("municipality",) if kind == "municipality" else ("resident", "contract_end")
-    names = {"municipality": "onboarded", "resident": "enrolled", "contract_end": "ended"}
+    kinds = ("municipality",) if kind == "municipality" else ("resident", "contract_amendment", "move", "contract_end")
+    names = {"municipality": "onboarded", "resident": "enrolled", "contract_amendment": "amended", "move": "moved",
+             "contract_end": "ended"}
     async with ctx.engine.connect() as connection:
         for row in await repository.registry_changes(connection, kinds=kinds, subject=subject):
             entries.append({"change": names[row.kind], "event_id": row.event_id,

@@ -22,7 +22,9 @@ from pydantic import BaseModel, ConfigDict
 from energychain_shared.auth import Principal, Role, require_role
 from energychain_shared.outbox import relay
 from energychain_shared.problems import problem_response
-from energychain_shared.registry import Municipality, RegistryConflict, RegistryRefusal, Resident
+from energychain_shared.registry import (
+    AmendmentRequest, Move, Municipality, RegistryConflict, RegistryRefusal, Resident,
+)
 
 from energychain_billing import program
 from energychain_billing.context import BillingContext
@@ -82,7 +84,7 @@ async def municipality(municipality_id: str, request: Request, _principal: GsaPr
     found = ctx.registry.by_municipality.get(municipality_id)
     if found is None:
         raise HTTPException(404, detail={"field": "municipality_id", "message": f"no municipality {municipality_id!r}"})
-    residents = sum(1 for r in ctx.registry.residents if r.municipality_id == municipality_id)
+    residents = sum(1 for r in ctx.registry.residents if r.latest_municipality_id == municipality_id)
     return {**found.model_dump(mode="json"), "residents": residents,
             "history": await program.history(ctx, "municipality", municipality_id)}
 
@@ -130,11 +132,32 @@ async def end_contract(house_id: str, body: ContractEnd, request: Request, princ
                                                 "event_ids": outcome.event_ids})
 
 
+@router.post("/residents/{house_id}/amendments", status_code=201,
+             responses={200: {"description": "amended alike from that day already"}})
+async def amend_contract(house_id: str, body: AmendmentRequest, request: Request, principal: GsaPrincipal) -> JSONResponse:
+    """Amend a resident's contract from ``effective_date`` (rate, escalator, reserve, basis; the terms not named
+    stay): the invoice of the period it falls in is split at that day."""
+    outcome = await program.amend_contract(_ctx(request), house_id, body, by=principal.subject)
+    return await _registered(request, outcome, {"house_id": house_id, **body.model_dump(mode="json", exclude_none=True),
+                                                "event_ids": outcome.event_ids})
+
+
+@router.post("/residents/{house_id}/moves", status_code=201,
+             responses={200: {"description": "moved there from that day already"}})
+async def move_house(house_id: str, body: Move, request: Request, principal: GsaPrincipal) -> JSONResponse:
+    """Move a house to another municipality (of the same time zone) from ``effective_date``: the old municipality
+    keeps what was recorded before, the new one has it from then on."""
+    outcome = await program.move_house(_ctx(request), house_id, body, by=principal.subject)
+    return await _registered(request, outcome, {"house_id": house_id, **body.model_dump(mode="json"),
+                                                "event_ids": outcome.event_ids})
+
+
 @router.get("/residents")
 async def residents(request: Request, _principal: GsaPrincipal, municipality_id: str | None = None) -> list[dict[str, Any]]:
-    """Every enrolled resident with its contract (optionally of one municipality)."""
+    """Every enrolled resident with its contract, amendments and moves (optionally of those that belong or
+    belonged to one municipality)."""
     return [r.model_dump(mode="json") for r in _ctx(request).registry.residents
-            if municipality_id is None or r.municipality_id == municipality_id]
+            if municipality_id is None or any(m == municipality_id for _, m in r.municipalities_from())]
 
 
 @router.get("/residents/{house_id}")

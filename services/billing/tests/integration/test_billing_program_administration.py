@@ -6,6 +6,7 @@ The registry seed file of this test holds nothing: everything comes through the 
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -216,3 +217,86 @@ async def test_a_contract_ended_mid_month_gets_its_final_partial_invoice_once_th
     assert await api.db.fetchval("SELECT count(*) FROM invoices") == 2
     history = (await api.client.get("/admin/residents/house-9", headers=gsa)).json()["history"]
     assert [h["change"] for h in history] == ["enrolled", "ended"]
+
+
+async def test_a_rate_amended_from_a_date_splits_the_next_invoice_at_that_date(api, kit):
+    gsa = api.token("gsa-admin", role=Role.GSA)
+    await api.client.post("/admin/municipalities", json=FOWLER, headers=gsa)
+    assert (await api.client.post("/admin/residents", json=rosa(), headers=gsa)).status_code == 201
+    await api.meter.readings(reading("house-9", datetime(2021, 9, 10, 17, tzinfo=UTC), home=2000, imported=500))
+    await api.meter.watermark(AFTER_SEPT_CLOSE)
+    await kit.wait_until(lambda: api.db.fetchval("SELECT count(*) FROM invoices"), 1, what="September's invoice")
+
+    # From a day inside the invoiced September: refused, naming the rule; a request naming no term: 422.
+    inside = await api.client.post("/admin/residents/house-9/amendments",
+                                   json={"effective_date": "2021-09-20", "rate_usd_per_kwh": "0.15"}, headers=gsa)
+    assert inside.status_code == 422 and inside.json()["rule"] == "effective_date_in_invoiced_period", inside.text
+    assert inside.json()["field"] == "effective_date"
+    nothing = await api.client.post("/admin/residents/house-9/amendments", json={"effective_date": "2021-10-15"},
+                                    headers=gsa)
+    assert nothing.status_code == 422, nothing.text
+    unknown = await api.client.post("/admin/residents/house-77/amendments",
+                                    json={"effective_date": "2021-10-15", "rate_usd_per_kwh": "0.15"}, headers=gsa)
+    assert unknown.status_code == 422 and unknown.json()["field"] == "house_id"
+
+    amend = {"effective_date": "2021-10-15", "rate_usd_per_kwh": "0.15"}
+    amended = await api.client.post("/admin/residents/house-9/amendments", json=amend, headers=gsa)
+    assert amended.status_code == 201, amended.text
+    again = await api.client.post("/admin/residents/house-9/amendments", json=amend, headers=gsa)
+    assert again.status_code == 200 and again.json()["event_ids"] == []
+    earlier = await api.client.post("/admin/residents/house-9/amendments",
+                                    json={"effective_date": "2021-10-10", "rate_usd_per_kwh": "0.16"}, headers=gsa)
+    assert earlier.status_code == 409 and earlier.json()["rule"] == "amended_from_a_later_date"
+
+    # October: 1,000 Wh on the 14th at $0.20, 2,000 Wh on the 15th (local midnight, PDT) at $0.15.
+    await api.meter.readings(reading("house-9", datetime(2021, 10, 15, 6, tzinfo=UTC), home=1000, imported=0),
+                             reading("house-9", datetime(2021, 10, 15, 7, tzinfo=UTC), home=2000, imported=0))
+    await api.meter.watermark(datetime(2021, 11, 3, 12, tzinfo=UTC))
+    await kit.wait_until(lambda: api.db.fetchval("SELECT count(*) FROM invoices"), 2, what="October's invoice")
+    lines = json.loads(await api.db.fetchval("SELECT lines FROM invoices WHERE invoice_id = 'house-9.2021-10'"))
+    energy = [(line["description"], line["rate_usd_per_kwh"], line["energy_wh"], line["amount_cents"])
+              for line in lines if line["kind"] == "ppa_energy"]
+    assert energy == [("PPA energy delivered (contract year 1)", "0.200000", 1000, 20),
+                      ("PPA energy delivered (contract year 1, terms from 2021-10-15)", "0.150000", 2000, 30)]
+    one = (await api.client.get("/admin/residents/house-9", headers=gsa)).json()
+    assert [h["change"] for h in one["history"]] == ["enrolled", "amended"]
+    assert one["amendments"] == [{"effective_date": "2021-10-15", "rate_usd_per_kwh": "0.15", "escalator_percent": "2",
+                                  "reserve_wh": 2000, "billing_basis": "delivered"}]
+
+
+async def test_a_house_moved_from_a_date_is_invoiced_to_its_new_municipality_from_then(api, kit):
+    gsa = api.token("gsa-admin", role=Role.GSA)
+    await api.client.post("/admin/municipalities", json=FOWLER, headers=gsa)
+    reedley = {**FOWLER, "municipality_id": "reedley", "name": "Reedley"}
+    denver = {**FOWLER, "municipality_id": "denver", "name": "Denver", "timezone": "America/Denver"}
+    for town in (reedley, denver):
+        assert (await api.client.post("/admin/municipalities", json=town, headers=gsa)).status_code == 201
+    assert (await api.client.post("/admin/residents", json=rosa(), headers=gsa)).status_code == 201
+    await api.meter.readings(reading("house-9", datetime(2021, 9, 10, 17, tzinfo=UTC), home=2000, imported=500))
+    await api.meter.watermark(AFTER_SEPT_CLOSE)
+    await kit.wait_until(lambda: api.db.fetchval("SELECT count(*) FROM invoices"), 1, what="September's invoice")
+
+    zone = await api.client.post("/admin/residents/house-9/moves",
+                                 json={"effective_date": "2021-10-15", "municipality_id": "denver"}, headers=gsa)
+    assert zone.status_code == 422 and zone.json()["rule"] == "move_keeps_time_zone", zone.text
+    inside = await api.client.post("/admin/residents/house-9/moves",
+                                   json={"effective_date": "2021-09-15", "municipality_id": "reedley"}, headers=gsa)
+    assert inside.status_code == 422 and inside.json()["rule"] == "effective_date_in_invoiced_period"
+    move = {"effective_date": "2021-10-15", "municipality_id": "reedley"}
+    assert (await api.client.post("/admin/residents/house-9/moves", json=move, headers=gsa)).status_code == 201
+    assert (await api.client.post("/admin/residents/house-9/moves", json=move, headers=gsa)).status_code == 200
+
+    await api.meter.readings(reading("house-9", datetime(2021, 10, 20, 17, tzinfo=UTC), home=1000, imported=0))
+    await api.meter.watermark(datetime(2021, 11, 3, 12, tzinfo=UTC))
+    await kit.wait_until(lambda: api.db.fetchval("SELECT count(*) FROM invoices"), 2, what="October's invoice")
+    owners = await api.db.fetch("SELECT invoice_id, municipality_id FROM invoices ORDER BY invoice_id")
+    assert [(r["invoice_id"], r["municipality_id"]) for r in owners] == [
+        ("house-9.2021-09", "fowler"), ("house-9.2021-10", "reedley")]
+    # Both towns list the house in its history; its accounts row is the new town's now.
+    assert [r["house_id"] for r in (await api.client.get("/admin/residents", params={"municipality_id": "fowler"},
+                                                         headers=gsa)).json()] == ["house-9"]
+    town = (await api.client.get("/admin/municipalities/reedley", headers=gsa)).json()
+    assert town["residents"] == 1
+    reedley_clerk = api.token("reedley-clerk", role=Role.MUNICIPALITY, municipality_id="reedley")
+    accounts = (await api.client.get("/municipality/accounts", headers=reedley_clerk)).json()
+    assert [a["house_id"] for a in accounts] == ["house-9"]

@@ -14,7 +14,7 @@ from energychain_billing.domain.payments import InvalidPayment, parse_amount_cen
 from energychain_billing.domain.periods import BillingPeriod, period_of
 from energychain_billing.domain.schedule import BoundaryWatch, Schedule
 from energychain_billing.domain.statement import IssuedInvoice, statement
-from energychain_billing.domain.tariff import Tariff, billed_wh, energy_amount_cents, round_cents
+from energychain_billing.domain.tariff import Segment, Tariff, billed_wh, energy_amount_cents, round_cents
 
 pytestmark = pytest.mark.unit
 LA = ZoneInfo("America/Los_Angeles")
@@ -70,7 +70,7 @@ def test_invoice_lines_are_numbered_balance_forward_first_and_trade_credit_last(
 
 def test_a_month_across_the_anniversary_has_one_energy_line_per_contract_year_each_rounded():
     draft = draft_invoice(
-        tariff=tariff(), period_wh_by_year={1: 2500, 2: 1000}, late_wh_by_year={}, refill_wh_by_year={},
+        tariff=tariff(), period_wh={Segment(1): 2500, Segment(2): 1000}, late_wh={}, refill_wh={},
         trade_credit_cents=0, balance_forward_cents=0,
     )
     assert [(line.kind, line.rate_usd_per_kwh, line.amount_cents) for line in draft.lines] == [
@@ -80,7 +80,7 @@ def test_a_month_across_the_anniversary_has_one_energy_line_per_contract_year_ea
 
 def test_late_readings_and_reserve_refills_are_their_own_lines_posted_as_new_charges():
     draft = draft_invoice(
-        tariff=tariff(), period_wh_by_year={1: 1000}, late_wh_by_year={1: 2000}, refill_wh_by_year={1: 3000},
+        tariff=tariff(), period_wh={Segment(1): 1000}, late_wh={Segment(1): 2000}, refill_wh={Segment(1): 3000},
         trade_credit_cents=40, balance_forward_cents=100,
     )
     assert [line.kind for line in draft.lines] == [
@@ -92,7 +92,7 @@ def test_late_readings_and_reserve_refills_are_their_own_lines_posted_as_new_cha
 
 def test_zero_energy_makes_no_line():
     draft = draft_invoice(
-        tariff=tariff(), period_wh_by_year={1: 0}, late_wh_by_year={}, refill_wh_by_year={},
+        tariff=tariff(), period_wh={Segment(1): 0}, late_wh={}, refill_wh={},
         trade_credit_cents=0, balance_forward_cents=0,
     )
     assert draft.lines == ()
@@ -210,3 +210,21 @@ def test_the_boundary_watch_stops_at_an_ended_contracts_final_close():
     assert not BoundaryWatch([schedule]).crosses_boundary(datetime(2022, 7, 26, tzinfo=UTC), datetime(2022, 7, 28, tzinfo=UTC))
     assert BoundaryWatch([schedule], [final_close]).crosses_boundary(datetime(2022, 7, 26, tzinfo=UTC),
                                                                      datetime(2022, 7, 28, tzinfo=UTC))
+
+
+def test_an_amended_period_has_one_line_per_terms_each_at_its_rate_and_named_by_its_date():
+    from datetime import datetime, timezone
+
+    from energychain_billing.domain.tariff import Amendment
+
+    base = tariff()
+    starts = datetime(2021, 9, 15, 7, tzinfo=timezone.utc)
+    terms = Tariff(rate_usd_per_kwh=base.rate_usd_per_kwh, escalator_percent=base.escalator_percent,
+                   start_date=base.start_date, zone=base.zone, basis=base.basis,
+                   amendments=(Amendment(date(2021, 9, 15), starts, Decimal("0.19"), Decimal("2"), "all_consumption"),))
+    draft = draft_invoice(tariff=terms, period_wh={Segment(1, 1): 2000, Segment(1, 0): 1000}, late_wh={},
+                          refill_wh={}, trade_credit_cents=0, balance_forward_cents=0)
+    assert [(line.description, line.rate_usd_per_kwh, line.amount_cents) for line in draft.lines] == [
+        ("PPA energy delivered (contract year 1)", terms.rate_for_year(1), energy_amount_cents(1000, terms.rate_for_year(1))),
+        ("PPA energy, all home consumption (contract year 1, terms from 2021-09-15)", Decimal("0.190000"), 38),
+    ]

@@ -195,8 +195,9 @@ def create_app(settings: MarketSettings, registry: Registry, *, feed: RegistryFe
 
     async def registry_knows(batch: Sequence[faust.EventT]) -> None:
         """Read the registry topic to its end when a reading's house is unknown (once the feed runs)."""
-        if feed is not None and feed_started.is_set() and any(
-                record.key and terms_of(record.key.decode()) is None for record in batch):
+        unknown = sum(1 for record in batch if record.key and terms_of(record.key.decode()) is None)
+        log.warning("DEBUG batch of %d, %d unknown, feed started %s", len(batch), unknown, feed_started.is_set())
+        if feed is not None and feed_started.is_set() and unknown:
             await feed.sync()
 
     def raw_topic(topic: topics.Topic, **options: Any) -> faust.TopicT:
@@ -332,8 +333,10 @@ def create_app(settings: MarketSettings, registry: Registry, *, feed: RegistryFe
         @app.timer(settings.registry_refresh_s)
         async def follow_registry() -> None:
             if not feed_started.is_set():
+                log.warning("DEBUG feed starting")
                 await feed.start()
                 feed_started.set()
+                log.warning("DEBUG feed started, %d houses", len(feed.registry.residents))
             else:
                 await feed.sync()
 

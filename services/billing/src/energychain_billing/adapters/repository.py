@@ -200,14 +200,15 @@ async def uninvoiced_credit(connection: AsyncConnection, house_id: str) -> int:
     ))
 
 
-async def invoices_due(connection: AsyncConnection, house_id: str, instant: datetime) -> list[tuple[str, datetime]]:
-    """(invoice, due date) of the house's undeclared invoices due at ``instant``."""
+async def invoices_due(connection: AsyncConnection, house_id: str,
+                       instant: datetime) -> list[tuple[str, datetime, str]]:
+    """(invoice, due date, its municipality) of the house's undeclared invoices due at ``instant``."""
     rows = await connection.execute(
-        select(invoices.c.invoice_id, invoices.c.due_at).where(
+        select(invoices.c.invoice_id, invoices.c.due_at, invoices.c.municipality_id).where(
             invoices.c.house_id == house_id, invoices.c.due_at == instant, invoices.c.past_due_cents.is_(None),
         )
     )
-    return [(invoice_id, due_at) for invoice_id, due_at in rows]
+    return [(invoice_id, due_at, municipality_id) for invoice_id, due_at, municipality_id in rows]
 
 
 async def set_past_due(connection: AsyncConnection, invoice_id: str, unpaid_cents: int) -> None:

@@ -103,6 +103,9 @@ registry_changes = Table(
     Column("body", JSONB, nullable=False),
     Column("recorded_at", TZ, nullable=False, server_default=func.now()),
     Column("recorded_by", Text, nullable=False),
-    UniqueConstraint("kind", "subject"),
-    CheckConstraint("kind IN ('municipality', 'resident', 'contract_end')", name="registry_changes_kind_check"),
+    CheckConstraint("kind IN ('municipality', 'resident', 'contract_amendment', 'move', 'contract_end')",
+                    name="registry_changes_kind_check"),
+    # A municipality or house is registered once and a contract ends once; amendments and moves are many.
+    Index("registry_changes_once", "kind", "subject", unique=True,
+          postgresql_where=text("kind IN ('municipality', 'resident', 'contract_end')")),
 )

@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 from typing import Literal
 
 from energychain_billing.domain.periods import BillingPeriod
-from energychain_billing.domain.tariff import Tariff
+from energychain_billing.domain.tariff import Segment, Tariff
 
 Granularity = Literal["hour", "day", "month"]
 MEASURES = ("home_wh", "solar_wh", "grid_import_wh", "grid_export_wh", "battery_charged_wh", "battery_discharged_wh")
@@ -46,22 +46,25 @@ class UsageBucket:
     billed_wh: int
 
 
-def unbilled_energy_by_year(
+def unbilled_energy_by_segment(
     tariff: Tariff, period: BillingPeriod, hours: Iterable[MeteredHour]
-) -> tuple[dict[int, int], dict[int, int]]:
-    """Billed Wh by contract year of not-yet-billed hours before the period's end: (the period's, earlier ones').
+) -> tuple[dict[Segment, int], dict[Segment, int]]:
+    """Billed Wh by segment (contract year and piece of the terms) of not-yet-billed hours before the period's
+    end: (the period's, earlier ones').
 
     Earlier hours are readings that arrived after their own period was invoiced: the
-    invoice bills them as late adjustments, each at its own contract year's rate. A year
+    invoice bills them as late adjustments, each at its own segment's rate. A segment
     with hours but nothing billed is kept with 0 Wh (the hours were metered).
     """
     cuts = tariff.anniversaries_before(period.end)
-    current: dict[int, int] = {}
-    late: dict[int, int] = {}
+    current: dict[Segment, int] = {}
+    late: dict[Segment, int] = {}
     for hour in hours:
         year = bisect_right(cuts, hour.interval_start) + 1  # equals tariff.contract_year(hour.interval_start)
+        segment = Segment(year, tariff.terms_at(hour.interval_start))
         target = current if hour.interval_start >= period.start else late
-        target[year] = target.get(year, 0) + tariff.billed_wh(home_wh=hour.home_wh, grid_import_wh=hour.grid_import_wh)
+        target[segment] = target.get(segment, 0) + tariff.billed_wh(
+            home_wh=hour.home_wh, grid_import_wh=hour.grid_import_wh, terms=segment.terms)
     return current, late
 
 
@@ -81,5 +84,6 @@ def usage_buckets(tariff: Tariff, hours: Sequence[MeteredHour], granularity: Gra
         totals = sums.setdefault(key, [0] * (len(MEASURES) + 1))
         for index, name in enumerate(MEASURES):
             totals[index] += getattr(hour, name)
-        totals[-1] += tariff.billed_wh(home_wh=hour.home_wh, grid_import_wh=hour.grid_import_wh)
+        totals[-1] += tariff.billed_wh(home_wh=hour.home_wh, grid_import_wh=hour.grid_import_wh,
+                                       terms=tariff.terms_at(hour.interval_start))
     return [UsageBucket(start, *totals) for start, totals in sorted(sums.items())]

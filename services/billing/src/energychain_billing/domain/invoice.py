@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Literal
 
-from energychain_billing.domain.tariff import Tariff, energy_amount_cents
+from energychain_billing.domain.tariff import Segment, Tariff, energy_amount_cents
 
 LineKind = Literal["ppa_energy", "reserve_refill", "trade_credit", "balance_forward", "late_adjustment"]
 # Lines posted to the ledger as new charges; balance forward and trade credits are not.
@@ -63,23 +63,27 @@ class InvoiceDraft:
         return sum(line.amount_cents for line in self.lines)
 
 
-def energy_charges_by_year(
+def energy_charges_by_segment(
     tariff: Tariff,
-    wh_by_year: dict[int, int],
+    wh_by_segment: dict[Segment, int],
     *,
     kind: Literal["ppa_energy", "reserve_refill", "late_adjustment"],
-    label: str,
+    label: str | None,
 ) -> list[EnergyCharge]:
-    """One charge per contract year, each at that year's escalated rate."""
+    """One charge per segment (contract year and piece of the terms), each at its escalated rate; ``label``
+    None names PPA energy by the segment's billing basis."""
     return [
         EnergyCharge(
             kind=kind,
-            description=f"{label} (contract year {year})",
+            description=f"{label or BASIS_LABELS[tariff.basis_of(segment.terms)]} ({tariff.describe(segment)})",
             energy_wh=wh,
-            rate_usd_per_kwh=tariff.rate_for_year(year),
+            rate_usd_per_kwh=tariff.rate_of(segment),
         )
-        for year, wh in sorted(wh_by_year.items())
+        for segment, wh in sorted(wh_by_segment.items())
     ]
+
+
+BASIS_LABELS = {"delivered": "PPA energy delivered", "all_consumption": "PPA energy, all home consumption"}
 
 
 def compose_invoice(
@@ -145,25 +149,25 @@ def unpaid_by_invoice(invoices: Sequence[tuple[str, int]], *, paid_cents: int) -
 def draft_invoice(
     *,
     tariff: Tariff,
-    period_wh_by_year: dict[int, int],
-    late_wh_by_year: dict[int, int],
-    refill_wh_by_year: dict[int, int],
+    period_wh: dict[Segment, int],
+    late_wh: dict[Segment, int],
+    refill_wh: dict[Segment, int],
     trade_credit_cents: int,
     balance_forward_cents: int,
 ) -> InvoiceDraft:
-    """The invoice of one period from billed Wh per contract year, refills, credits and the balance forward.
+    """The invoice of one period from billed Wh per segment, refills, credits and the balance forward.
 
     Energy of the period is PPA energy; unbilled energy of earlier periods (readings that arrived
-    after their period was invoiced) is a late adjustment; each is split by contract year so every
-    line has one rate. Zero-energy lines are left out.
+    after their period was invoiced) is a late adjustment; each is split by segment (contract year,
+    and piece of the terms when the contract was amended) so every line has one rate. Zero-energy
+    lines are left out.
     """
-    basis_label = "PPA energy delivered" if tariff.basis == "delivered" else "PPA energy, all home consumption"
-    nonzero = lambda by_year: {year: wh for year, wh in by_year.items() if wh}  # noqa: E731
+    nonzero = lambda by_segment: {key: wh for key, wh in by_segment.items() if wh}  # noqa: E731
     charges = [
-        *energy_charges_by_year(tariff, nonzero(period_wh_by_year), kind="ppa_energy", label=basis_label),
-        *energy_charges_by_year(tariff, nonzero(refill_wh_by_year), kind="reserve_refill", label="battery reserve refill"),
-        *energy_charges_by_year(
-            tariff, nonzero(late_wh_by_year), kind="late_adjustment", label="late readings of earlier periods"
+        *energy_charges_by_segment(tariff, nonzero(period_wh), kind="ppa_energy", label=None),
+        *energy_charges_by_segment(tariff, nonzero(refill_wh), kind="reserve_refill", label="battery reserve refill"),
+        *energy_charges_by_segment(
+            tariff, nonzero(late_wh), kind="late_adjustment", label="late readings of earlier periods"
         ),
     ]
     return compose_invoice(

@@ -10,15 +10,19 @@ Decisions (see README):
   places (the precision of rates on invoices, in micro-dollars per kWh; `rules.escalated_rate`).
 - A month that spans an anniversary is billed per hour at that hour's rate: one
   energy line per contract year, each rounded on its own.
+- A contract amended from a date (local midnight) bills the hours from then at the amended
+  base rate, escalator and basis, escalated by the same contract years: a period that spans
+  the date has one energy line per (contract year, terms) segment, each rounded on its own.
 - Amounts round half-up to the cent per line; ties round away from zero for negatives.
 """
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Literal
+from typing import Literal, NamedTuple
 from zoneinfo import ZoneInfo
 
 from energychain_shared.rules import contract_year_at, escalated_rate, year_start
@@ -27,15 +31,62 @@ BillingBasis = Literal["delivered", "all_consumption"]
 WH_PER_KWH = Decimal(1000)
 
 
+class Segment(NamedTuple):
+    """Hours billed at one rate: a contract year under one piece of the terms (0: as enrolled, n: the nth
+    amendment)."""
+
+    year: int
+    terms: int = 0
+
+
+@dataclass(frozen=True)
+class Amendment:
+    """Terms in force from ``starts_at`` (UTC; local midnight of ``effective_date``)."""
+
+    effective_date: date
+    starts_at: datetime
+    rate_usd_per_kwh: Decimal
+    escalator_percent: Decimal
+    basis: BillingBasis
+
+
 @dataclass(frozen=True)
 class Tariff:
-    """The terms of one resident's PPA contract that pricing needs."""
+    """The terms of one resident's PPA contract that pricing needs, with its amendments in date order."""
 
     rate_usd_per_kwh: Decimal
     escalator_percent: Decimal
     start_date: date
     zone: ZoneInfo
     basis: BillingBasis = "delivered"
+    amendments: tuple[Amendment, ...] = ()
+
+    def terms_at(self, instant: datetime) -> int:
+        """Which piece of the terms applies to the hour starting at ``instant`` (0: as enrolled)."""
+        if not self.amendments:
+            return 0
+        return bisect_right([a.starts_at for a in self.amendments], instant)
+
+    def segment_at(self, instant: datetime) -> Segment:
+        """The contract year and piece of the terms of the hour starting at ``instant``."""
+        return Segment(self.contract_year(instant), self.terms_at(instant))
+
+    def basis_of(self, terms: int) -> BillingBasis:
+        """The billing basis of a piece of the terms."""
+        return self.basis if terms == 0 else self.amendments[terms - 1].basis
+
+    def rate_of(self, segment: Segment) -> Decimal:
+        """The escalated rate of a segment: its piece's base rate and escalator, its contract year."""
+        if segment.terms == 0:
+            return self.rate_for_year(segment.year)
+        amendment = self.amendments[segment.terms - 1]
+        return escalated_rate(amendment.rate_usd_per_kwh, amendment.escalator_percent, segment.year)
+
+    def describe(self, segment: Segment) -> str:
+        """How an invoice line names a segment: its contract year, and the amendment it bills under."""
+        if segment.terms == 0:
+            return f"contract year {segment.year}"
+        return f"contract year {segment.year}, terms from {self.amendments[segment.terms - 1].effective_date}"
 
     def anniversary(self, years: int) -> datetime:
         """Start (UTC) of contract year ``years + 1``: local midnight of the anniversary."""
@@ -53,16 +104,16 @@ class Tariff:
         return cuts
 
     def rate_for_year(self, year: int) -> Decimal:
-        """The escalated rate of contract year ``year``, half-up to 6 decimals."""
+        """The escalated rate of contract year ``year`` under the terms as enrolled, half-up to 6 decimals."""
         return escalated_rate(self.rate_usd_per_kwh, self.escalator_percent, year)
 
     def rate_at(self, instant: datetime) -> Decimal:
         """The escalated rate applying to the hour starting at ``instant``."""
-        return self.rate_for_year(self.contract_year(instant))
+        return self.rate_of(self.segment_at(instant))
 
-    def billed_wh(self, *, home_wh: int, grid_import_wh: int) -> int:
-        """Energy billed for one hour under this contract's basis."""
-        return billed_wh(home_wh=home_wh, grid_import_wh=grid_import_wh, basis=self.basis)
+    def billed_wh(self, *, home_wh: int, grid_import_wh: int, terms: int = 0) -> int:
+        """Energy billed for one hour under the basis of a piece of the terms (as enrolled by default)."""
+        return billed_wh(home_wh=home_wh, grid_import_wh=grid_import_wh, basis=self.basis_of(terms))
 
 
 def billed_wh(*, home_wh: int, grid_import_wh: int, basis: BillingBasis) -> int:

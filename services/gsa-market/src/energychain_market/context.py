@@ -51,13 +51,14 @@ class MarketContext(FollowsRegistry):
         """The zone whose local days the price series is published by."""
         return ZoneInfo(self.settings.market_timezone)
 
-    def resident_terms(self, house_id: str) -> ResidentTerms:
-        """The offer rules' view of a resident (KeyError when the house is unknown)."""
+    def resident_terms(self, house_id: str, on: date | None = None) -> ResidentTerms:
+        """The offer rules' view of a resident on the local day ``on`` (its contract amendments and moves in
+        force that day; the enrolled terms when None); KeyError when the house is unknown."""
         resident = self.registry.resident(house_id)
-        contract = resident.contract
+        contract = resident.contract if on is None else resident.contract_on(on)
         return ResidentTerms(
             house_id=house_id,
-            municipality_id=resident.municipality_id,
+            municipality_id=resident.municipality_id if on is None else resident.municipality_on(on),
             zone=self.registry.municipality_of(house_id).zone,
             reserve_wh=contract.reserve_wh,
             rate_usd_per_kwh=contract.rate_usd_per_kwh,

@@ -21,7 +21,7 @@ from energychain_market.views import offer_view
 
 async def place_offer(ctx: MarketContext, *, house_id: str, request: OfferRequest) -> dict[str, Any]:
     """Check the resident's offer against the rules, store it and publish ReserveOffered (after commit)."""
-    terms = ctx.resident_terms(house_id)
+    terms = ctx.resident_terms(house_id, on=request.delivery_day)  # the reserve and town of the delivery day
     async with ctx.engine.begin() as connection:
         # Shared with other offers, exclusive against clock jobs: an offer never slips past its gate closure.
         await repository.lock_for_offers_of(connection, house_id)

@@ -102,9 +102,10 @@ async def resident_offers(ctx: MarketContext, house_id: str) -> list[dict[str, A
 
 async def resident_terms(ctx: MarketContext, house_id: str) -> dict[str, Any]:
     """What the resident may offer now: percentages, reserve, the price floor and ceiling, the earliest day."""
-    terms = ctx.resident_terms(house_id)
     async with ctx.engine.connect() as connection:
         now = await repository.sim_time(connection)
+    zone = ctx.registry.municipality_of(house_id).zone
+    terms = ctx.resident_terms(house_id, on=None if now is None else now.astimezone(zone).date() + timedelta(days=1))
     return {
         "reserve_wh": terms.reserve_wh,
         "reserve_percents": list(ALLOWED_RESERVE_PERCENTS),

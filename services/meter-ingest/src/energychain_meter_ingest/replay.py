@@ -22,7 +22,7 @@ from energychain_meter_ingest.adapters.csv_source import HouseSource, house_read
 from energychain_meter_ingest.adapters.publisher import BatchPublisher
 from energychain_meter_ingest.adapters.wire import clock_event, rejection_event, watermark_event
 from energychain_meter_ingest.domain.clock import Pacing
-from energychain_meter_ingest.domain.merge import merge_by_hour
+from energychain_meter_ingest.domain.merge import merge_by_hour, run_clock_on
 from energychain_meter_ingest.domain.readings import (
     NotAMeterExport,
     Rejection,
@@ -252,7 +252,7 @@ class Replay:
         self._started_wall = self.monotonic()
         last_hour: int | None = None
         try:
-            for hour, readings in merge_by_hour(streams):
+            for hour, readings in run_clock_on(merge_by_hour(streams), after=resume_after, until=until_hour):
                 await self._publish_rejections(publisher, hour=hour)
                 if until_hour is not None and hour >= until_hour:
                     break

@@ -185,3 +185,26 @@ async def test_ops_api_runs_a_replay_for_the_gsa_only_and_counts_dead_letters(in
     assert len(dead) == 24 and {(e.reason, e.house_id, e.source_file) for e in dead} == {
         ("unknown_house", "house-99999", "stranger.csv")
     }
+
+
+async def test_a_replay_until_an_instant_past_its_last_reading_runs_the_clock_on_to_that_instant(infrastructure, tmp_path):
+    """An ended contract's final invoice waits for the clock to pass its end and the grace: the clock does not
+    stop at the exports' last hour when the GSA asks for a later one."""
+    fleet = small_fleet(tmp_path, houses=2, days=1)
+    settings = own_settings(infrastructure, tmp_path, registry_path=fleet / "registry.json")
+    sources = load_manifest(fleet / "manifest.json")
+    replay = build_replay(settings, sources, replay_id="run-on")
+    async with open_publisher(settings) as publisher:
+        await replay.run(publisher, speed=None)
+    last_reading_end = replay.checkpoints.load().last_hour_start + timedelta(hours=1)
+    until = last_reading_end + timedelta(hours=50)
+    async with open_publisher(settings) as publisher:  # a later start, as POST /replay/start {"until": ...}
+        counters = await replay.run(publisher, speed=None, until=until)
+    assert counters.published == 2 * 24  # the first run's (one local day); the second published no reading
+    clock = [e for _, e in await consume_all(settings, topics.CLOCK)]
+    assert clock[-1].sim_time == until
+    assert [e.sim_time for e in clock if e.sim_time > last_reading_end] == [
+        last_reading_end + timedelta(hours=h) for h in range(1, 51)]
+    marks = [e for _, e in await consume_all(settings, topics.METER_READINGS)
+             if isinstance(e, events.ClockWatermarkReached)]
+    assert {m.partition for m in marks if m.sim_time == until} == set(range(topics.METER_READINGS.partitions))

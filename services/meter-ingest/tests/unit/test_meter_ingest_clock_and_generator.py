@@ -151,3 +151,14 @@ def test_fast_deterministic_id_equals_the_shared_deterministic_id():
         for hour in range(0, 3600 * 50, 3600):
             key = datetime.fromtimestamp(1_625_000_400 + hour, timezone.utc).isoformat()
             assert make(house, key) == events.deterministic_id("MeterReadingRecorded", house, key)
+
+
+def test_the_clock_runs_on_past_the_last_hour_with_data_only_up_to_until():
+    from energychain_meter_ingest.domain.merge import run_clock_on
+
+    data = [(0, ["a"]), (3600, ["b"])]
+    assert list(run_clock_on(iter(data), after=None, until=4 * 3600)) == [(0, ["a"]), (3600, ["b"]), (7200, []),
+                                                                          (10800, [])]
+    assert list(run_clock_on(iter(data), after=None, until=None)) == data  # no until: the data alone
+    assert list(run_clock_on(iter([]), after=3600, until=3 * 3600)) == [(7200, [])]  # resumed past the data
+    assert list(run_clock_on(iter([]), after=None, until=3 * 3600)) == []  # no start: nothing to run on from

@@ -227,3 +227,10 @@ def test_the_enrolment_event_id_ignores_the_later_changes():
     book = book_with_two_towns()
     book.amend("house-9", amendment())
     assert events.ResidentEnrolled.id_for(book.snapshot().by_house["house-9"]) == events.ResidentEnrolled.id_for(resident())
+
+
+def test_an_enrolment_carrying_amendments_or_moves_is_refused_naming_them():
+    book = book_with_two_towns()
+    with pytest.raises(RegistryRefusal) as refused:
+        book.enrol(resident(house_id="house-10", username="ana").model_copy(update={"amendments": (amendment(),)}))
+    assert refused.value.field == "amendments" and refused.value.status == 422

@@ -220,6 +220,28 @@ def test_a_year_of_parlier_escrow_ledger_and_roles_agree(system, escrow_cap_cent
     ]
     assert stephen.get(system.url("escrow") + "/gsa/escrow/reedley").status_code == 403
 
+    # Move-out: the GSA ends the three contracts on their last reading's day; once the clock has passed the
+    # end and billing's grace (48 h), July 2022 is billed as each house's final partial invoice, and nothing after.
+    last_days = {house: last_local_day(path) for house, path in parlier_exports.items()}
+    for house, day in last_days.items():
+        ended = gsa.post(system.url("billing") + f"/admin/residents/{house}/end", json={"end_date": day.isoformat()})
+        assert ended.status_code == 201, ended.text
+    ends = {house: datetime.combine(day + timedelta(days=1), datetime.min.time(), ZONE).astimezone(UTC)
+            for house, day in last_days.items()}
+    replay_until(max(ends.values()) + timedelta(days=5))
+    for name, client in residents.items():
+        house = HOUSE_OF[name]
+        invoices = wait(f"{house}'s final invoice", lambda client=client: [
+            i for i in client.get(system.url("billing") + "/resident/invoices").json() if i["period"] >= "2022-07"])
+        assert [(i["period"], datetime.fromisoformat(i["period_end"])) for i in invoices] == [("2022-07", ends[house])]
+
+
+def last_local_day(path) -> date:
+    """The local day of an export's last row."""
+    with open(path) as handle:
+        last = handle.read().rstrip("\n").rsplit("\n", 1)[-1]
+    return datetime.fromisoformat(last.split(",", 1)[0].strip('"')).date()
+
 
 def group_members(system, group: str) -> list[set[int]]:
     """The partitions each member of a consumer group holds (any topic)."""

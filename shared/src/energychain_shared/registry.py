@@ -291,6 +291,10 @@ class RegistryBook:
 
     def check_enrolment(self, resident: Resident) -> bool:
         """Whether ``resident`` is new (True), already enrolled alike (False); refused otherwise."""
+        for later in ("amendments", "moves"):
+            if getattr(resident, later):
+                raise RegistryRefusal(later, "an enrolment carries the terms at the contract's start; amend or move "
+                                      "an enrolled house through its own change")
         known = self.residents.get(resident.house_id)
         if known is not None and as_enrolled(known) == as_enrolled(resident):
             return False

@@ -5,6 +5,9 @@ residents look at their bills and pay them (chauncy and angel as soon as an invo
 arrives, luis only once it is past due, as he did in the prototype), offer their
 battery reserves, the municipality watches escrow and its residents' accounts, and the
 GSA watches the fleet and verifies the ledger. Each step prints what that role sees.
+When the exports end, the residents move out: the GSA ends each contract on its last
+reading's day and runs the clock on past billing's grace, so the last, partial month
+is billed as each house's final invoice.
 """
 
 from __future__ import annotations
@@ -12,10 +15,11 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time as clock_time, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any
+from zoneinfo import ZoneInfo
 
 import typer
 from rich.console import Console
@@ -29,6 +33,7 @@ RESIDENTS = ("luis", "chauncy", "angel")
 LATE_PAYER = "luis"
 MUNICIPAL_USER = "stephen"
 GSA_USER = "gsa-operator"
+PAST_THE_GRACE = timedelta(days=4)  # billing waits EC_BILLING_GRACE_HOURS (48 h) for late readings
 
 
 def dollars(cents: int | None) -> str:
@@ -155,6 +160,42 @@ def _verify_all(gsa: Api) -> None:
                       f"{', '.join(checkpoint['cosigned_by']) or 'no witness yet'}")
 
 
+def _move_out(gsa: Api, residents: list[Resident], sim_time: datetime) -> datetime | None:
+    """End each resident's contract on the local day of its last reading (the GSA's administration API); returns
+    when the clock must reach for the final invoices, None when no house had readings in the last 60 days."""
+    ends = []
+    for resident in residents:
+        house = resident.api.get("billing", "/resident/account")["house_id"]
+        registered = gsa.get("billing", f"/admin/residents/{house}")
+        zone = ZoneInfo(gsa.get("billing", f"/admin/municipalities/{registered['municipality_id']}")["timezone"])
+        last_day = registered["contract"].get("end_date")
+        if last_day is None:
+            days = resident.api.get("billing", "/resident/usage", **{
+                "from": (sim_time - timedelta(days=60)).isoformat(), "to": (sim_time + timedelta(days=1)).isoformat(),
+                "granularity": "day"})
+            if not days:
+                continue
+            last_day = datetime.fromisoformat(days[-1]["start"]).astimezone(zone).date().isoformat()
+            gsa.post("billing", f"/admin/residents/{house}/end", {"end_date": last_day})
+            console.print(f"[bold]GSA[/bold]: {resident.username} moves out: {house}'s contract ends on {last_day}, "
+                          "its last reading's day")
+        ends.append(datetime.combine(date.fromisoformat(last_day) + timedelta(days=1), clock_time(0), tzinfo=zone))
+    return max(ends) + PAST_THE_GRACE if ends else None
+
+
+def _final_invoices(residents: list[Resident]) -> None:
+    table = Table(title="Final invoices after the move-out")
+    for column in ("user", "period", "from", "to (exclusive)", "energy", "total"):
+        table.add_column(column)
+    for resident in residents:
+        invoices = resident.api.get("billing", "/resident/invoices")
+        if invoices:
+            last = invoices[-1]
+            table.add_row(resident.username, last["period"], last["period_start"], last["period_end"],
+                          f"{last.get('energy_wh', 0) / 1000:.1f} kWh", dollars(last["total_cents"]))
+    console.print(table)
+
+
 def run(settings: CommonSettings, users: dict[str, str], *, speed: str, every_s: float, restart: bool) -> None:
     """Drive the scenario until the replay finishes."""
     gsa = _login(settings, users, GSA_USER)
@@ -166,6 +207,7 @@ def run(settings: CommonSettings, users: dict[str, str], *, speed: str, every_s:
         gsa.post("meter_ingest", "/replay/start", {"speed": speed, "reset": restart})
         console.print(f"GSA starts the replay at {speed} simulated seconds per second")
     last_show = 0.0
+    moved_out = False
     while True:
         status = gsa.get("meter_ingest", "/replay/status")
         sim_time = status.get("sim_time")
@@ -183,6 +225,14 @@ def run(settings: CommonSettings, users: dict[str, str], *, speed: str, every_s:
             if time.monotonic() - last_show >= every_s:
                 _show(sim_time, residents, municipality, gsa)
                 last_show = time.monotonic()
+        if status["state"] == "finished" and not moved_out and sim_time:
+            moved_out = True
+            until = _move_out(gsa, residents, datetime.fromisoformat(sim_time))
+            if until is not None:  # the clock runs on past the last reading, through the grace
+                gsa.post("meter_ingest", "/replay/start", {"speed": "max", "until": until.isoformat()})
+                console.print(f"GSA runs the clock on to {until.isoformat()} for the final invoices")
+                time.sleep(1)
+                continue
         if status["state"] in ("finished", "stopped", "failed"):
             break
         time.sleep(1)
@@ -197,6 +247,8 @@ def run(settings: CommonSettings, users: dict[str, str], *, speed: str, every_s:
                       dollars(row["repayment_cents"]), dollars(row["past_due_cover_cents"]) + (" *" if row["cover_event"] else ""),
                       dollars(row["treasury_rollover_cents"]), dollars(row["closing_cents"]))
     console.print(table)
+    if moved_out:
+        _final_invoices(residents)
     _verify_all(gsa)
     console.print(f"Replay {status['state']}; the system keeps running (deploy/down.sh stops it).")
 

@@ -244,6 +244,38 @@ def program_end(
                   + ("" if answer["event_ids"] else " (it had ended that day already)"))
 
 
+@program_app.command("amend")
+def program_amend(
+    house_id: str,
+    effective: Annotated[str, typer.Option("--from", help="The first day of the new terms, YYYY-MM-DD (local).")],
+    rate: Annotated[Optional[str], typer.Option(help="Base rate, USD per kWh (escalated by contract year).")] = None,
+    escalator: Annotated[Optional[str], typer.Option(help="Yearly escalator, percent.")] = None,
+    reserve: Annotated[Optional[int], typer.Option(help="Battery reserve offered to the market, Wh.")] = None,
+    basis: Annotated[Optional[str], typer.Option(help="Billing basis: delivered or all_consumption.")] = None,
+) -> None:
+    """Amend a resident's contract from a day: the terms named change, the others stay; the invoice of the
+    period it falls in is split at that day."""
+    body = {"effective_date": effective, "rate_usd_per_kwh": rate, "escalator_percent": escalator,
+            "reserve_wh": reserve, "billing_basis": basis}
+    answer = call(api().post, "billing", f"/admin/residents/{quote(house_id, safe='')}/amendments",
+                  {k: v for k, v in body.items() if v is not None})
+    console.print(f"{house_id}: contract amended from {answer['effective_date']}"
+                  + ("" if answer["event_ids"] else " (it was amended alike already)"))
+
+
+@program_app.command("move")
+def program_move(
+    house_id: str,
+    to: Annotated[str, typer.Option("--to", help="The municipality the house belongs to from then on.")],
+    effective: Annotated[str, typer.Option("--from", help="The first day in the new municipality, YYYY-MM-DD.")],
+) -> None:
+    """Move a house to another municipality from a day (ledger membership, invoices and escrow follow)."""
+    answer = call(api().post, "billing", f"/admin/residents/{quote(house_id, safe='')}/moves",
+                  {"effective_date": effective, "municipality_id": to})
+    console.print(f"{house_id}: in {answer['municipality_id']} from {answer['effective_date']}"
+                  + ("" if answer["event_ids"] else " (it had moved there that day already)"))
+
+
 @program_app.command("import")
 def program_import(file: Annotated[Path, typer.Argument(help="A registry file (data/registry.json's format).")]) -> None:
     """Onboard every municipality and enrol every resident of a registry file (what is registered alike is kept)."""
@@ -252,10 +284,21 @@ def program_import(file: Annotated[Path, typer.Argument(help="A registry file (d
     onboarded = enrolled = 0
     for municipality in registry.get("municipalities", []):
         onboarded += bool(call(client.post, "billing", "/admin/municipalities", municipality)["event_ids"])
+    changed = 0
     for resident in registry.get("residents", []):
+        # The enrolment carries the terms at the start; amendments, moves and the end are changes of their own.
+        later = {name: resident.pop(name, None) or () for name in ("amendments", "moves")}
+        end_date = resident.get("contract", {}).pop("end_date", None)
         enrolled += bool(call(client.post, "billing", "/admin/residents", resident)["event_ids"])
-    console.print(f"{file}: {onboarded} municipalities onboarded, {enrolled} residents enrolled "
-                  f"(the rest were registered alike)")
+        path = f"/admin/residents/{quote(resident['house_id'], safe='')}"
+        for amendment in later["amendments"]:
+            changed += bool(call(client.post, "billing", f"{path}/amendments", amendment)["event_ids"])
+        for move in later["moves"]:
+            changed += bool(call(client.post, "billing", f"{path}/moves", move)["event_ids"])
+        if end_date is not None:
+            changed += bool(call(client.post, "billing", f"{path}/end", {"end_date": end_date})["event_ids"])
+    console.print(f"{file}: {onboarded} municipalities onboarded, {enrolled} residents enrolled, {changed} later "
+                  "changes (amendments, moves, ends) registered (the rest were registered alike)")
 
 
 @app.command("wait-ready")

@@ -316,3 +316,82 @@ def test_web_gsa_onboards_a_municipality_and_enrols_a_resident_and_a_second_enro
     page.wait_for_selector("[data-testid=resident-detail][data-state=live]")
     assert page.inner_text("[data-testid=resident-rate]") == "$0.25/kWh"
     assert page.eval_on_selector_all("[data-testid=history-row]", "rows => rows.length") == 1
+
+
+def _onboard(page, municipality: str, zone: str) -> None:
+    """Onboard a municipality in the given time zone (the other terms the form's defaults) and wait for its row."""
+    page.fill("#m-municipality_id", municipality)
+    page.fill("#m-name", f"Town {municipality}")
+    page.fill("#m-timezone", zone)
+    page.click("[data-testid=municipality-onboard] button[type=submit]")
+    page.wait_for_selector(f"[data-testid=municipality-row][data-municipality={municipality}]", timeout=30_000)
+
+
+def test_web_gsa_amends_a_residents_rate_from_a_date_and_moves_it_and_a_move_to_another_time_zone_is_refused(
+    page, sign_in, web_url, shot, require,
+):
+    require("billing")
+    sign_in(page, "gsa-operator")
+    page.goto(f"{web_url}/gsa/program")
+    page.wait_for_selector("[data-testid=municipality-row][data-municipality=parlier]")
+    stamp = int(time.time() * 1000) % 10**9
+    west, west2, east = f"web-w{stamp}", f"web-x{stamp}", f"web-e{stamp}"
+    house, username = f"web-a{stamp}", f"web-v{stamp}"
+    # Municipalities of its own (Parlier's residents stay as the other tests expect them): two in Parlier's time
+    # zone, one in New York's. The resident starts in the first one on 2022-07-01, long after anything invoiced.
+    _onboard(page, west, "America/Los_Angeles")
+    _onboard(page, west2, "America/Los_Angeles")
+    _onboard(page, east, "America/New_York")
+    _enrol(page, house, username, west, "0.25")
+    page.wait_for_selector("[data-testid=resident-done]", timeout=30_000)
+    page.select_option("#residents_municipality", west)
+    resident = f"[data-testid=resident-row][data-house={house}]"
+    page.click(f"{resident} button:has-text('Show')", timeout=30_000)
+    page.wait_for_selector("[data-testid=resident-detail][data-state=live]")
+    assert page.get_attribute("[data-testid=resident-amendments]", "data-count") == "0"
+    assert page.get_attribute("[data-testid=resident-moves]", "data-count") == "0"
+
+    # Amend the rate from 1 August 2022: only the rate is sent, the amendment is listed with the terms it keeps.
+    amend = "[data-testid=resident-amend]"
+    page.fill("#a-effective_date", "2022-08-01")
+    page.fill("#a-rate_usd_per_kwh", "0.21")
+    page.click(f"{amend} button[type=submit]")
+    done = page.wait_for_selector("[data-testid=amend-done]", timeout=30_000)
+    assert done.inner_text() == f"{house} amended from 2022-08-01"
+    row = page.wait_for_selector("[data-testid=amendment-row][data-from='2022-08-01']", timeout=30_000)
+    assert page.inner_text("[data-testid=amendment-row] [data-testid=amendment-rate]") == "$0.21/kWh"
+    assert all(t in row.inner_text() for t in ("2.5 %/yr", "2.700 kWh", "energy delivered")), row.inner_text()
+    assert page.inner_text("[data-testid=resident-rate]") == "$0.25/kWh"  # the enrolled terms stay as they were
+    assert not page.query_selector(f"{amend} [data-testid^=error-]")
+
+    # An amendment dated before the contract's start is refused beside the date, before anything is sent.
+    page.fill("#a-effective_date", "2022-06-30")
+    page.fill("#a-rate_usd_per_kwh", "0.22")
+    page.click(f"{amend} button[type=submit]")
+    error = page.wait_for_selector(f"{amend} [data-testid=error-effective_date]", timeout=10_000)
+    assert "after the contract's start 2022-07-01" in error.inner_text()
+    assert page.eval_on_selector_all("[data-testid=amendment-row]", "rows => rows.length") == 1
+
+    # A move to the municipality of another time zone: billing refuses it (move_keeps_time_zone), shown beside the
+    # municipality; nothing is listed.
+    move = "[data-testid=resident-move]"
+    page.fill("#mv-effective_date", "2022-09-01")
+    page.select_option("#mv-municipality_id", east)
+    page.click(f"{move} button[type=submit]")
+    error = page.wait_for_selector(f"{move} [data-testid=error-municipality_id]", timeout=30_000)
+    assert f"'{east}' keeps America/New_York" in error.inner_text() and "keeps the time zone" in error.inner_text(), error.inner_text()
+    assert not page.query_selector("[data-testid=move-done]")
+    assert page.get_attribute("[data-testid=resident-moves]", "data-count") == "0"
+    shot(page, "gsa-program-amend")
+
+    # The same day to a municipality of the same time zone: moved, listed, and the history says so.
+    page.select_option("#mv-municipality_id", west2)
+    page.click(f"{move} button[type=submit]")
+    done = page.wait_for_selector("[data-testid=move-done]", timeout=30_000)
+    assert done.inner_text() == f"{house} moved to {west2} from 2022-09-01"
+    assert not page.query_selector(f"{move} [data-testid=error-municipality_id]")
+    moved = page.wait_for_selector(f"[data-testid=move-row][data-from='2022-09-01'][data-municipality={west2}]", timeout=30_000)
+    assert west in moved.inner_text()
+    page.wait_for_selector("[data-testid=resident-detail][data-state=live]")
+    history = page.eval_on_selector_all("[data-testid=history-row]", "rows => rows.map(r => r.dataset.change)")
+    assert history == ["enrolled", "amended", "moved"], history

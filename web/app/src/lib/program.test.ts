@@ -1,9 +1,11 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { toApiError } from "./api";
 import {
-  EMPTY_MUNICIPALITY, EMPTY_RESIDENT, MUNICIPALITY_FIELDS, RESIDENT_FIELDS, bulkMessage, csvHeaderProblem, enrolResidentsCsv,
-  fetchResidents, formRefusal, historyRows, municipalityRows, registeredMessage, residentRows, residentsCsv,
-  shapeMunicipality, shapeResident, type Municipality, type Resident, type ResidentDraft,
+  AMENDMENT_FIELDS, EMPTY_AMENDMENT, EMPTY_MOVE, EMPTY_MUNICIPALITY, EMPTY_RESIDENT, MOVE_FIELDS, MUNICIPALITY_FIELDS,
+  RESIDENT_FIELDS, amendContract, amendmentRows, bulkMessage, changedMessage, csvHeaderProblem, enrolResidentsCsv,
+  fetchResidents, formRefusal, historyRows, moveHouse, moveRows, municipalityRows, registeredMessage, residentRows,
+  residentsCsv, shapeAmendment, shapeMove, shapeMunicipality, shapeResident, type Municipality, type Resident,
+  type ResidentDraft,
 } from "./program";
 
 const parlier: Municipality = {
@@ -71,6 +73,82 @@ describe("enrolling a resident", () => {
     expect(registeredMessage("resident", { ...resident("house-s01"), event_ids: ["e1"] })).toBe("house-s01 enrolled");
     expect(registeredMessage("resident", { ...resident("house-s01"), event_ids: [] })).toMatch(/already enrolled with these terms/);
     expect(registeredMessage("municipality", { ...parlier, event_ids: ["e2"] })).toBe("parlier onboarded");
+  });
+});
+
+describe("amending a contract", () => {
+  const contract = resident("house-01").contract; // start 2021-06-27, battery 10000 Wh
+  it("sends only the terms filled in, with the day they take effect", () => {
+    expect(shapeAmendment({ ...EMPTY_AMENDMENT, effective_date: "2021-10-01", rate_usd_per_kwh: " 0.21 " }, contract))
+      .toEqual({ body: { effective_date: "2021-10-01", rate_usd_per_kwh: "0.21" }, errors: {} });
+    expect(shapeAmendment({ effective_date: "2021-10-01", rate_usd_per_kwh: "", escalator_percent: "1.5", reserve_wh: "3000",
+      billing_basis: "all_consumption" }, contract).body)
+      .toEqual({ effective_date: "2021-10-01", escalator_percent: "1.5", reserve_wh: 3000, billing_basis: "all_consumption" });
+  });
+  it("asks for at least one term, and a day after the contract's start", () => {
+    const { body, errors } = shapeAmendment({ ...EMPTY_AMENDMENT, effective_date: "2021-06-27" }, contract);
+    expect(body).toBeNull();
+    expect(errors).toEqual({
+      effective_date: "the day must be after the contract's start 2021-06-27",
+      rate_usd_per_kwh: "enter at least one term to change: rate, escalator, reserve or basis",
+    });
+    expect(shapeAmendment({ ...EMPTY_AMENDMENT, effective_date: "2021-02-30", reserve_wh: "1" }).errors)
+      .toEqual({ effective_date: "choose the day it takes effect" });
+    expect(shapeAmendment({ ...EMPTY_AMENDMENT, effective_date: "2022-01-01", reserve_wh: "1" },
+      { ...contract, end_date: "2021-12-31" }).errors).toEqual({ effective_date: "the contract ended on 2021-12-31" });
+  });
+  it("mirrors the registry's rules for each term filled in, keyed by billing's field names", () => {
+    const { body, errors } = shapeAmendment({ effective_date: "2021-10-01", rate_usd_per_kwh: "0", escalator_percent: "101",
+      reserve_wh: "10001", billing_basis: "net" }, contract);
+    expect(body).toBeNull();
+    expect(Object.keys(errors).sort()).toEqual([...AMENDMENT_FIELDS].filter((f) => f !== "effective_date").sort());
+    expect(errors.rate_usd_per_kwh).toMatch(/more than \$0/);
+    expect(errors.reserve_wh).toBe("the reserve must be at most the battery's capacity (10000 Wh)");
+    expect(shapeAmendment({ ...EMPTY_AMENDMENT, effective_date: "2021-10-01", reserve_wh: "10000" }, contract).errors).toEqual({});
+    expect(shapeAmendment({ ...EMPTY_AMENDMENT, effective_date: "2021-10-01", reserve_wh: "1.5" }, contract).errors.reserve_wh)
+      .toMatch(/whole Wh/);
+  });
+  it("says whether the amendment was recorded now or already", () => {
+    const answer = { house_id: "house-01", effective_date: "2021-10-01", rate_usd_per_kwh: "0.21" };
+    expect(changedMessage("amendment", { ...answer, event_ids: ["e1"] })).toBe("house-01 amended from 2021-10-01");
+    expect(changedMessage("amendment", { ...answer, event_ids: [] })).toBe("house-01 was already amended alike from 2021-10-01: nothing changed");
+  });
+  it("shows billing's refusals beside their field: an invoiced period or a later amendment beside the day", () => {
+    const invoiced = toApiError(422, { status: 422, field: "effective_date", rule: "effective_date_in_invoiced_period",
+      detail: "effective_date: takes effect at 2021-08-01T00:00:00-07:00, inside a period already invoiced (through 2021-08-31); an issued invoice is never rewritten" });
+    expect(formRefusal(invoiced, AMENDMENT_FIELDS).fieldErrors.effective_date).toMatch(/^takes effect at .* already invoiced/);
+    const later = toApiError(409, { status: 409, field: "effective_date", rule: "amended_from_a_later_date",
+      detail: "effective_date: the contract of 'house-01' is amended from 2021-11-01: a later amendment takes a later date" });
+    expect(formRefusal(later, AMENDMENT_FIELDS)).toEqual({ notice: null,
+      fieldErrors: { effective_date: "the contract of 'house-01' is amended from 2021-11-01: a later amendment takes a later date" } });
+    const reserve = toApiError(422, { status: 422, field: "reserve_wh", detail: "reserve_wh: exceeds the battery (10000 Wh)" });
+    expect(formRefusal(reserve, AMENDMENT_FIELDS).fieldErrors).toEqual({ reserve_wh: "exceeds the battery (10000 Wh)" });
+  });
+});
+
+describe("moving a house", () => {
+  const contract = resident("house-01").contract;
+  it("shapes the form into billing's body, the day after the contract's start and a municipality chosen", () => {
+    expect(shapeMove({ effective_date: "2021-10-01", municipality_id: "reedley" }, contract))
+      .toEqual({ body: { effective_date: "2021-10-01", municipality_id: "reedley" }, errors: {} });
+    const { body, errors } = shapeMove({ ...EMPTY_MOVE, effective_date: "2021-06-01" }, contract);
+    expect(body).toBeNull();
+    expect(Object.keys(errors).sort()).toEqual([...MOVE_FIELDS].sort());
+    expect(errors.effective_date).toBe("the day must be after the contract's start 2021-06-27");
+  });
+  it("shows billing's refusal of another time zone or the same municipality beside the municipality", () => {
+    const zone = toApiError(422, { status: 422, field: "municipality_id", rule: "move_keeps_time_zone",
+      detail: "municipality_id: 'nyc' keeps America/New_York, 'parlier' America/Los_Angeles: a move keeps the time zone" });
+    expect(formRefusal(zone, MOVE_FIELDS)).toEqual({ notice: null,
+      fieldErrors: { municipality_id: "'nyc' keeps America/New_York, 'parlier' America/Los_Angeles: a move keeps the time zone" } });
+    const later = toApiError(409, { status: 409, field: "effective_date", rule: "moved_from_a_later_date",
+      detail: "effective_date: 'house-01' moved on 2021-11-01: a later move takes a later date" });
+    expect(formRefusal(later, MOVE_FIELDS).fieldErrors).toEqual({ effective_date: "'house-01' moved on 2021-11-01: a later move takes a later date" });
+  });
+  it("says whether the move was recorded now or already", () => {
+    const answer = { house_id: "house-01", effective_date: "2021-10-01", municipality_id: "reedley" };
+    expect(changedMessage("move", { ...answer, event_ids: ["e1"] })).toBe("house-01 moved to reedley from 2021-10-01");
+    expect(changedMessage("move", { ...answer, event_ids: [] })).toBe("house-01 was already moved there from 2021-10-01: nothing changed");
   });
 });
 
@@ -146,6 +224,15 @@ describe("requests", () => {
     await fetchResidents("tok", "");
     expect(calls.map((c) => c.url)).toEqual(["/api/billing/admin/residents?municipality_id=parlier", "/api/billing/admin/residents"]);
   });
+  it("posts an amendment and a move to the house's own routes, the house id encoded", async () => {
+    const calls = stubFetch(201, { house_id: "house 1", effective_date: "2021-10-01", rate_usd_per_kwh: "0.21", event_ids: ["e1"] });
+    await amendContract("tok", "house 1", { effective_date: "2021-10-01", rate_usd_per_kwh: "0.21" });
+    await moveHouse("tok", "house 1", { effective_date: "2021-10-01", municipality_id: "reedley" });
+    expect(calls.map((c) => [c.init.method, c.url])).toEqual([
+      ["POST", "/api/billing/admin/residents/house%201/amendments"], ["POST", "/api/billing/admin/residents/house%201/moves"]]);
+    expect(JSON.parse(String(calls[0].init.body))).toEqual({ effective_date: "2021-10-01", rate_usd_per_kwh: "0.21" });
+    expect(JSON.parse(String(calls[1].init.body))).toEqual({ effective_date: "2021-10-01", municipality_id: "reedley" });
+  });
   it("rejects a refused bulk file with the line and column billing names", async () => {
     stubFetch(422, { status: 422, detail: "line 5: start_date: Input should be a valid date", field: "line 5: start_date" });
     const refused = await enrolResidentsCsv("tok", "x").catch((e) => e);
@@ -169,14 +256,35 @@ describe("tables", () => {
     expect(parlierRows[0]).toMatchObject({ rate: "$0.23/kWh", escalator: "2 %/yr", battery: "10.000 kWh", reserve: "2.000 kWh",
       start: "2021-06-27", basis: "energy delivered" });
   });
+  it("lists a house under a municipality it moved to as well as under the one it was enrolled in", () => {
+    const moved = { ...resident("house-05"), moves: [{ effective_date: "2021-10-01", municipality_id: "reedley" }] };
+    expect(residentRows([moved, resident("house-r01", "reedley")], "reedley").map((r) => r.house)).toEqual(["house-05", "house-r01"]);
+    expect(residentRows([moved], "parlier").map((r) => r.house)).toEqual(["house-05"]);
+  });
+  it("shows a contract's amendments and a house's moves in date order", () => {
+    expect(amendmentRows([
+      { effective_date: "2022-01-01", rate_usd_per_kwh: "0.2", escalator_percent: "2", reserve_wh: 3000, billing_basis: "all_consumption" },
+      { effective_date: "2021-10-01", rate_usd_per_kwh: "0.210000", escalator_percent: "1.5", reserve_wh: 2000, billing_basis: "delivered" },
+    ])).toEqual([
+      { from: "2021-10-01", rate: "$0.21/kWh", escalator: "1.5 %/yr", reserve: "2.000 kWh", basis: "energy delivered" },
+      { from: "2022-01-01", rate: "$0.20/kWh", escalator: "2 %/yr", reserve: "3.000 kWh", basis: "all consumption" },
+    ]);
+    expect(amendmentRows(undefined)).toEqual([]);
+    expect(moveRows("parlier", [{ effective_date: "2022-01-01", municipality_id: "sanger" }, { effective_date: "2021-10-01", municipality_id: "reedley" }]))
+      .toEqual([{ from: "2021-10-01", before: "parlier", municipality: "reedley" }, { from: "2022-01-01", before: "reedley", municipality: "sanger" }]);
+  });
   it("shows a resident's history: the seed file's entry, then enrolments with who recorded them and when", () => {
     const rows = historyRows([
       { change: "seeded", source: "data/registry.json" },
       { change: "enrolled", recorded_at: "2026-01-02T18:30:00+00:00", recorded_by: "gsa-operator", event_id: "ev-1" },
+      { change: "amended", recorded_at: "2026-01-03T18:30:00+00:00", recorded_by: "gsa-operator", event_id: "ev-2" },
+      { change: "moved", recorded_at: "2026-01-04T18:30:00+00:00", recorded_by: "gsa-operator", event_id: "ev-3" },
     ]);
     expect(rows).toEqual([
       { change: "seeded", when: "—", by: "seed file", event: "—", source: "data/registry.json" },
       { change: "enrolled", when: "2026-01-02 10:30", by: "gsa-operator", event: "ev-1", source: "program.registry" },
+      { change: "amended", when: "2026-01-03 10:30", by: "gsa-operator", event: "ev-2", source: "program.registry" },
+      { change: "moved", when: "2026-01-04 10:30", by: "gsa-operator", event: "ev-3", source: "program.registry" },
     ]);
   });
 });

@@ -36,6 +36,8 @@ export interface Contract {
   reserve_wh: number;
   start_date: string;
   billing_basis: BillingBasis;
+  /** The contract's last day (move-out), when it ended. */
+  end_date?: string | null;
 }
 
 export interface Resident {
@@ -45,11 +47,40 @@ export interface Resident {
   address: string;
   municipality_id: string;
   contract: Contract;
+  /** Later terms, each from its day on (date order); absent in an enrolment body. */
+  amendments?: ContractAmendment[];
+  /** Later municipalities, each from its day on (date order); absent in an enrolment body. */
+  moves?: Move[];
 }
 
-/** One change of a registration: the seed file's entry, or an enrolment (onboarding) recorded by a user. */
+/** The whole terms a contract has from ``effective_date`` (local midnight) on, until a later amendment. */
+export interface ContractAmendment {
+  effective_date: string;
+  rate_usd_per_kwh: string;
+  escalator_percent: string;
+  reserve_wh: number;
+  billing_basis: BillingBasis;
+}
+
+/** The house belongs to ``municipality_id`` from ``effective_date`` (local midnight) on. */
+export interface Move {
+  effective_date: string;
+  municipality_id: string;
+}
+
+/** An amendment as the GSA asks for it: the terms to change from ``effective_date`` (the others stay). */
+export interface AmendmentRequest {
+  effective_date: string;
+  rate_usd_per_kwh?: string;
+  escalator_percent?: string;
+  reserve_wh?: number;
+  billing_basis?: BillingBasis;
+}
+
+/** One change of a registration: the seed file's entry, or an enrolment (onboarding), amendment, move or end
+ * recorded by a user. */
 export interface HistoryEntry {
-  change: "seeded" | "enrolled" | "onboarded" | string;
+  change: "seeded" | "enrolled" | "onboarded" | "amended" | "moved" | "ended" | string;
   recorded_at?: string | null;
   recorded_by?: string | null;
   event_id?: string | null;
@@ -92,6 +123,14 @@ export function enrolResident(token: string | null, body: Resident): Promise<Reg
   return apiRequest<Registered<Resident>>("billing", "/admin/residents", { token, method: "POST", json: body });
 }
 
+export function amendContract(token: string | null, houseId: string, body: AmendmentRequest): Promise<Registered<AmendmentRequest & { house_id: string }>> {
+  return apiRequest("billing", `/admin/residents/${encodeURIComponent(houseId)}/amendments`, { token, method: "POST", json: body });
+}
+
+export function moveHouse(token: string | null, houseId: string, body: Move): Promise<Registered<Move & { house_id: string }>> {
+  return apiRequest("billing", `/admin/residents/${encodeURIComponent(houseId)}/moves`, { token, method: "POST", json: body });
+}
+
 export function enrolResidentsCsv(token: string | null, csv: string): Promise<BulkOutcome> {
   return apiRequest<BulkOutcome>("billing", "/admin/residents/bulk", {
     token, method: "POST", raw: { content: csv, contentType: "text/csv" },
@@ -103,6 +142,13 @@ export function registeredMessage(kind: "municipality" | "resident", answer: Reg
   const id = "house_id" in answer ? answer.house_id : answer.municipality_id;
   const verb = kind === "municipality" ? "onboarded" : "enrolled";
   return answer.event_ids.length > 0 ? `${id} ${verb}` : `${id} was already ${verb} with these terms: nothing changed`;
+}
+
+/** "amended" / "moved" for a 201, "already … alike" for a 200 (nothing changed). */
+export function changedMessage(kind: "amendment" | "move", answer: Registered<{ house_id: string; effective_date: string; municipality_id?: string }>): string {
+  const what = kind === "amendment" ? `${answer.house_id} amended from ${answer.effective_date}`
+    : `${answer.house_id} moved to ${answer.municipality_id} from ${answer.effective_date}`;
+  return answer.event_ids.length > 0 ? what : `${answer.house_id} was already ${kind === "amendment" ? "amended alike" : "moved there"} from ${answer.effective_date}: nothing changed`;
 }
 
 export function bulkMessage(outcome: BulkOutcome): string {
@@ -209,11 +255,8 @@ export function shapeResident(draft: ResidentDraft): { body: Resident | null; er
   if (!draft.municipality_id) errors.municipality_id = "choose the municipality";
   // rate: more than 0, at most 6 decimals and 8 digits (so below $100/kWh)
   const rate = draft.rate_usd_per_kwh.trim();
-  const rateUnits = decimalUnits(rate);
-  if (!rate) errors.rate_usd_per_kwh = "enter the rate in $/kWh, e.g. 0.23";
-  else if (rateUnits === null) errors.rate_usd_per_kwh = "enter the rate in $/kWh with at most 6 decimals, e.g. 0.23";
-  else if (rateUnits <= 0n) errors.rate_usd_per_kwh = "the rate must be more than $0/kWh";
-  else if (rateUnits >= 100n * 10n ** 6n) errors.rate_usd_per_kwh = "the rate must be below $100/kWh";
+  const rateProblem = rateError(rate);
+  if (rateProblem) errors.rate_usd_per_kwh = rateProblem;
   const escalator = percentError(draft.escalator_percent);
   if (escalator) errors.escalator_percent = escalator;
   const battery = draft.battery_wh.trim();
@@ -235,6 +278,95 @@ export function shapeResident(draft: ResidentDraft): { body: Resident | null; er
     },
     errors,
   };
+}
+
+export interface AmendmentDraft {
+  effective_date: string;
+  rate_usd_per_kwh: string; // empty: unchanged
+  escalator_percent: string; // empty: unchanged
+  reserve_wh: string; // empty: unchanged
+  billing_basis: string; // empty: unchanged
+}
+
+export const EMPTY_AMENDMENT: AmendmentDraft = { effective_date: "", rate_usd_per_kwh: "", escalator_percent: "", reserve_wh: "", billing_basis: "" };
+
+export const AMENDMENT_FIELDS = ["effective_date", "rate_usd_per_kwh", "escalator_percent", "reserve_wh", "billing_basis"] as const;
+
+/** A rate in $/kWh, or the message saying what is wrong (the registry: more than 0, 6 decimals and 8 digits at most). */
+function rateError(rate: string): string | null {
+  const units = decimalUnits(rate);
+  if (!rate) return "enter the rate in $/kWh, e.g. 0.23";
+  if (units === null) return "enter the rate in $/kWh with at most 6 decimals, e.g. 0.23";
+  if (units <= 0n) return "the rate must be more than $0/kWh";
+  if (units >= 100n * 10n ** 6n) return "the rate must be below $100/kWh";
+  return null;
+}
+
+/** A change of an enrolled house takes effect after the contract's start (and not after its end). */
+function effectiveDateError(day: string, contract?: Pick<Contract, "start_date" | "end_date">): string | null {
+  if (!isIsoDate(day)) return "choose the day it takes effect";
+  if (contract && day <= contract.start_date) return `the day must be after the contract's start ${contract.start_date}`;
+  if (contract?.end_date && day > contract.end_date) return `the contract ended on ${contract.end_date}`;
+  return null;
+}
+
+/**
+ * The amendment form shaped into billing's body: only the terms filled in are sent (the others stay as they are in
+ * force that day), at least one of them. With the resident's contract, the date is checked against its start and
+ * the reserve against its battery, as the registry does.
+ */
+export function shapeAmendment(draft: AmendmentDraft, contract?: Contract):
+  { body: AmendmentRequest | null; errors: FieldErrors } {
+  const errors: FieldErrors = {};
+  const dateError = effectiveDateError(draft.effective_date, contract);
+  if (dateError) errors.effective_date = dateError;
+  const body: AmendmentRequest = { effective_date: draft.effective_date };
+  const rate = draft.rate_usd_per_kwh.trim();
+  if (rate) {
+    const problem = rateError(rate);
+    if (problem) errors.rate_usd_per_kwh = problem;
+    else body.rate_usd_per_kwh = rate;
+  }
+  const escalator = draft.escalator_percent.trim();
+  if (escalator) {
+    const problem = percentError(escalator);
+    if (problem) errors.escalator_percent = problem;
+    else body.escalator_percent = escalator;
+  }
+  const reserve = draft.reserve_wh.trim();
+  if (reserve) {
+    if (!INTEGER.test(reserve) || Number(reserve) > MAX_WH) errors.reserve_wh = "enter the reserve in whole Wh, e.g. 2000";
+    else if (contract && Number(reserve) > contract.battery_wh) errors.reserve_wh = `the reserve must be at most the battery's capacity (${contract.battery_wh} Wh)`;
+    else body.reserve_wh = Number(reserve);
+  }
+  if (draft.billing_basis) {
+    if (!(BILLING_BASES as readonly string[]).includes(draft.billing_basis)) errors.billing_basis = "choose what is billed";
+    else body.billing_basis = draft.billing_basis as BillingBasis;
+  }
+  if (!rate && !escalator && !reserve && !draft.billing_basis) {
+    errors.rate_usd_per_kwh ??= "enter at least one term to change: rate, escalator, reserve or basis";
+  }
+  return Object.keys(errors).length > 0 ? { body: null, errors } : { body, errors };
+}
+
+export interface MoveDraft {
+  effective_date: string;
+  municipality_id: string;
+}
+
+export const EMPTY_MOVE: MoveDraft = { effective_date: "", municipality_id: "" };
+
+export const MOVE_FIELDS = ["effective_date", "municipality_id"] as const;
+
+/** The move form shaped into billing's body. Billing alone decides whether the municipality keeps the time zone and
+ * is another one than the house's that day. */
+export function shapeMove(draft: MoveDraft, contract?: Contract): { body: Move | null; errors: FieldErrors } {
+  const errors: FieldErrors = {};
+  const dateError = effectiveDateError(draft.effective_date, contract);
+  if (dateError) errors.effective_date = dateError;
+  if (!draft.municipality_id) errors.municipality_id = "choose the municipality it moves to";
+  if (Object.keys(errors).length > 0) return { body: null, errors };
+  return { body: { effective_date: draft.effective_date, municipality_id: draft.municipality_id }, errors };
 }
 
 /**
@@ -339,10 +471,15 @@ export function residentRow(r: Resident): ResidentRow {
   };
 }
 
-/** Residents in house order, those of one municipality when ``municipality`` is given. */
+/** Whether a resident belongs, or belonged, to ``municipality`` (enrolled there or moved there), as billing's filter. */
+export function belongsTo(r: Resident, municipality: string): boolean {
+  return r.municipality_id === municipality || (r.moves ?? []).some((m) => m.municipality_id === municipality);
+}
+
+/** Residents in house order, those that belong or belonged to one municipality when ``municipality`` is given. */
 export function residentRows(residents: Resident[], municipality = ""): ResidentRow[] {
   return residents
-    .filter((r) => !municipality || r.municipality_id === municipality)
+    .filter((r) => !municipality || belongsTo(r, municipality))
     .sort((a, b) => a.house_id.localeCompare(b.house_id, "en", { numeric: true }))
     .map(residentRow);
 }
@@ -363,4 +500,40 @@ export function historyRows(history: HistoryEntry[]): HistoryRow[] {
     event: h.event_id ?? "—",
     source: h.source ?? (h.event_id ? "program.registry" : "—"),
   }));
+}
+
+export interface AmendmentRow {
+  from: string;
+  rate: string;
+  escalator: string;
+  reserve: string;
+  basis: string;
+}
+
+/** A contract's amendments in date order, each with the whole terms it has from its day on. */
+export function amendmentRows(amendments: ContractAmendment[] = []): AmendmentRow[] {
+  return [...amendments]
+    .sort((a, b) => a.effective_date.localeCompare(b.effective_date))
+    .map((a) => ({
+      from: a.effective_date, rate: `$${formatPrice(a.rate_usd_per_kwh)}/kWh`, escalator: `${a.escalator_percent} %/yr`,
+      reserve: formatWh(a.reserve_wh), basis: basisLabel(a.billing_basis),
+    }));
+}
+
+export interface MoveRow {
+  from: string;
+  before: string;
+  municipality: string;
+}
+
+/** A house's moves in date order, each with the municipality it left and the one it belongs to from then on. */
+export function moveRows(enrolledIn: string, moves: Move[] = []): MoveRow[] {
+  let before = enrolledIn;
+  return [...moves]
+    .sort((a, b) => a.effective_date.localeCompare(b.effective_date))
+    .map((m) => {
+      const row = { from: m.effective_date, before, municipality: m.municipality_id };
+      before = m.municipality_id;
+      return row;
+    });
 }

@@ -1,16 +1,18 @@
 // Program: the GSA onboards municipalities and enrols residents with their PPA contracts (one at a time or from a
-// CSV file), and reads each resident's contract and the history of its enrolment (billing owns the program's
-// registry; its /admin API).
+// CSV file), reads each resident's contract, amendments, moves and history, and amends a contract or moves a house
+// to another municipality from a day (billing owns the program's registry; its /admin API).
 
 import { useState, type ChangeEvent, type FormEvent } from "react";
 import { ApiError } from "../../lib/api";
 import { useSession } from "../../lib/auth";
 import { saveBlob } from "../../lib/download";
 import {
-  BILLING_BASES, CSV_COLUMNS, EMPTY_MUNICIPALITY, EMPTY_RESIDENT, MUNICIPALITY_FIELDS, RESIDENT_FIELDS, basisLabel,
-  bulkMessage, csvHeaderProblem, enrolResident, enrolResidentsCsv, fetchMunicipalities, fetchResident, fetchResidents,
-  formRefusal, historyRows, municipalityRows, onboardMunicipality, registeredMessage, residentRow, residentRows,
-  residentsCsv, shapeMunicipality, shapeResident, type MunicipalityDraft, type ResidentDetail, type ResidentDraft,
+  AMENDMENT_FIELDS, BILLING_BASES, CSV_COLUMNS, EMPTY_AMENDMENT, EMPTY_MOVE, EMPTY_MUNICIPALITY, EMPTY_RESIDENT, MOVE_FIELDS,
+  MUNICIPALITY_FIELDS, RESIDENT_FIELDS, amendContract, amendmentRows, basisLabel, bulkMessage, changedMessage, csvHeaderProblem,
+  enrolResident, enrolResidentsCsv, fetchMunicipalities, fetchResident, fetchResidents, formRefusal, historyRows, moveHouse,
+  moveRows, municipalityRows, onboardMunicipality, registeredMessage, residentRow, residentRows, residentsCsv,
+  shapeAmendment, shapeMove, shapeMunicipality, shapeResident, type AmendmentDraft, type Municipality, type MoveDraft,
+  type MunicipalityDraft, type ResidentDetail, type ResidentDraft,
 } from "../../lib/program";
 import type { FieldErrors } from "../../lib/validation";
 import { usePoll } from "../../lib/usePoll";
@@ -100,6 +102,15 @@ export function GsaProgram() {
           {detail.data && detail.data.house_id === selected ? <ResidentDetailView detail={detail.data} /> : null}
         </Card>
       ) : null}
+      {selected ? (
+        <>
+          <AmendContract key={`amend-${selected}`} token={token} houseId={selected}
+            detail={detail.data?.house_id === selected ? detail.data : null} onDone={reloadResidents} />
+          <MoveHouse key={`move-${selected}`} token={token} houseId={selected}
+            detail={detail.data?.house_id === selected ? detail.data : null} municipalities={municipalities.data ?? []}
+            onDone={reloadResidents} />
+        </>
+      ) : null}
 
       <EnrolResident token={token} municipalities={(municipalities.data ?? []).map((m) => m.municipality_id).sort()}
         onDone={reloadResidents} />
@@ -111,6 +122,8 @@ export function GsaProgram() {
 function ResidentDetailView({ detail }: { detail: ResidentDetail }) {
   const row = residentRow(detail);
   const history = historyRows(detail.history);
+  const amendments = amendmentRows(detail.amendments);
+  const moves = moveRows(detail.municipality_id, detail.moves);
   return (
     <>
       <dl className="terms" data-testid="resident-contract">
@@ -123,8 +136,32 @@ function ResidentDetailView({ detail }: { detail: ResidentDetail }) {
         <div><dt>Battery</dt><dd>{row.battery}</dd></div>
         <div><dt>Reserve</dt><dd>{row.reserve}</dd></div>
         <div><dt>Contract start</dt><dd>{row.start}</dd></div>
+        {detail.contract.end_date ? <div><dt>Contract end</dt><dd>{detail.contract.end_date}</dd></div> : null}
         <div><dt>Billed on</dt><dd>{row.basis}</dd></div>
       </dl>
+      <h3 className="subsection">Amendments</h3>
+      {amendments.length === 0 ? <p className="muted" data-testid="resident-amendments" data-count={0}>None: the enrolled terms hold.</p> : (
+        <div className="table-scroll"><table data-testid="resident-amendments" data-count={amendments.length}>
+          <thead><tr><th>From</th><th className="num">Rate</th><th className="num">Escalator</th><th className="num">Reserve</th><th>Billed on</th></tr></thead>
+          <tbody>{amendments.map((a) => (
+            <tr key={a.from} data-testid="amendment-row" data-from={a.from}>
+              <td>{a.from}</td><td className="num" data-testid="amendment-rate">{a.rate}</td><td className="num">{a.escalator}</td>
+              <td className="num">{a.reserve}</td><td>{a.basis}</td>
+            </tr>
+          ))}</tbody>
+        </table></div>
+      )}
+      <h3 className="subsection">Moves</h3>
+      {moves.length === 0 ? <p className="muted" data-testid="resident-moves" data-count={0}>None: it belongs to {row.municipality}.</p> : (
+        <div className="table-scroll"><table data-testid="resident-moves" data-count={moves.length}>
+          <thead><tr><th>From</th><th>Left</th><th>Belongs to</th></tr></thead>
+          <tbody>{moves.map((m) => (
+            <tr key={m.from} data-testid="move-row" data-from={m.from} data-municipality={m.municipality}>
+              <td>{m.from}</td><td>{m.before}</td><td>{m.municipality}</td>
+            </tr>
+          ))}</tbody>
+        </table></div>
+      )}
       <h3 className="subsection">History</h3>
       <div className="table-scroll"><table data-testid="resident-history">
         <thead><tr><th>Change</th><th>Recorded</th><th>By</th><th>Event</th><th>Source</th></tr></thead>
@@ -270,6 +307,126 @@ function EnrolResident({ token, municipalities, onDone }: { token: string | null
       </form>
       {done ? <p className="notice ok" role="status" data-testid="resident-done">{done}</p> : null}
       <ErrorNotice error={notice} testId="resident-refusal" />
+    </Card>
+  );
+}
+
+function AmendContract({ token, houseId, detail, onDone }: {
+  token: string | null; houseId: string; detail: ResidentDetail | null; onDone: () => void;
+}) {
+  const [draft, setDraft] = useState<AmendmentDraft>(EMPTY_AMENDMENT);
+  const [errors, setErrors] = useState<FieldErrors>({});
+  const [notice, setNotice] = useState<string | null>(null);
+  const [done, setDone] = useState("");
+  const [busy, setBusy] = useState(false);
+  const set = (key: keyof AmendmentDraft) => (e: ChangeEvent<HTMLInputElement | HTMLSelectElement>) =>
+    setDraft({ ...draft, [key]: e.target.value });
+
+  async function submit(event: FormEvent) {
+    event.preventDefault();
+    setNotice(null); setDone("");
+    const shaped = shapeAmendment(draft, detail?.contract);
+    setErrors(shaped.errors);
+    if (!shaped.body) return;
+    setBusy(true);
+    try {
+      const answer = await amendContract(token, houseId, shaped.body);
+      setDone(changedMessage("amendment", answer));
+      setDraft(EMPTY_AMENDMENT);
+      onDone();
+    } catch (caught) {
+      const refusal = formRefusal(asApiError(caught), AMENDMENT_FIELDS);
+      setErrors(refusal.fieldErrors);
+      setNotice(refusal.notice);
+    } finally {
+      setBusy(false);
+    }
+  }
+
+  const input = (key: keyof AmendmentDraft, label: string, extra: Record<string, string> = {}) => (
+    <Field label={label} name={key} inputId={`a-${key}`} error={errors[key]}>
+      <input id={`a-${key}`} value={draft[key]} onChange={set(key)} {...extra} />
+    </Field>
+  );
+
+  return (
+    <Card title={`Amend contract · ${houseId}`} testId="resident-amend">
+      <form onSubmit={submit} noValidate>
+        <div className="form-row">
+          {input("effective_date", "Effective from", { type: "date" })}
+          {input("rate_usd_per_kwh", "New PPA rate ($/kWh)", { inputMode: "decimal", placeholder: "unchanged" })}
+          {input("escalator_percent", "New escalator (%/year)", { inputMode: "decimal", placeholder: "unchanged" })}
+          {input("reserve_wh", "New reserve (Wh)", { inputMode: "numeric", placeholder: "unchanged" })}
+          <Field label="Billed on" name="billing_basis" inputId="a-billing_basis" error={errors.billing_basis}>
+            <select id="a-billing_basis" value={draft.billing_basis} onChange={set("billing_basis")}>
+              <option value="">unchanged</option>
+              {BILLING_BASES.map((b) => <option key={b} value={b}>{basisLabel(b)}</option>)}
+            </select>
+          </Field>
+        </div>
+        <button type="submit" disabled={busy}>Amend contract</button>
+      </form>
+      <p className="muted">Only the terms filled in change, from local midnight of that day; the invoice of the period it
+        falls in is split there. A day inside a period already invoiced is refused.</p>
+      {done ? <p className="notice ok" role="status" data-testid="amend-done">{done}</p> : null}
+      <ErrorNotice error={notice} testId="amend-refusal" />
+    </Card>
+  );
+}
+
+function MoveHouse({ token, houseId, detail, municipalities, onDone }: {
+  token: string | null; houseId: string; detail: ResidentDetail | null; municipalities: Municipality[]; onDone: () => void;
+}) {
+  const [draft, setDraft] = useState<MoveDraft>(EMPTY_MOVE);
+  const [errors, setErrors] = useState<FieldErrors>({});
+  const [notice, setNotice] = useState<string | null>(null);
+  const [done, setDone] = useState("");
+  const [busy, setBusy] = useState(false);
+  const set = (key: keyof MoveDraft) => (e: ChangeEvent<HTMLInputElement | HTMLSelectElement>) =>
+    setDraft({ ...draft, [key]: e.target.value });
+  const choices = [...municipalities].sort((a, b) => a.municipality_id.localeCompare(b.municipality_id));
+
+  async function submit(event: FormEvent) {
+    event.preventDefault();
+    setNotice(null); setDone("");
+    const shaped = shapeMove(draft, detail?.contract);
+    setErrors(shaped.errors);
+    if (!shaped.body) return;
+    setBusy(true);
+    try {
+      const answer = await moveHouse(token, houseId, shaped.body);
+      setDone(changedMessage("move", answer));
+      setDraft(EMPTY_MOVE);
+      onDone();
+    } catch (caught) {
+      const refusal = formRefusal(asApiError(caught), MOVE_FIELDS);
+      setErrors(refusal.fieldErrors);
+      setNotice(refusal.notice);
+    } finally {
+      setBusy(false);
+    }
+  }
+
+  return (
+    <Card title={`Move to another municipality · ${houseId}`} testId="resident-move">
+      <form onSubmit={submit} noValidate>
+        <div className="form-row">
+          <Field label="Effective from" name="effective_date" inputId="mv-effective_date" error={errors.effective_date}>
+            <input id="mv-effective_date" type="date" value={draft.effective_date} onChange={set("effective_date")} />
+          </Field>
+          <Field label="Moves to" name="municipality_id" inputId="mv-municipality_id" error={errors.municipality_id}>
+            <select id="mv-municipality_id" value={draft.municipality_id} onChange={set("municipality_id")}>
+              <option value="">Choose…</option>
+              {choices.map((m) => <option key={m.municipality_id} value={m.municipality_id}>{m.municipality_id} · {m.timezone}</option>)}
+            </select>
+          </Field>
+        </div>
+        <button type="submit" disabled={busy}>Move house</button>
+      </form>
+      <p className="muted">From local midnight of that day its invoices, payments and ledger channel belong to the new
+        municipality, which must keep the same time zone; before then, to the old one.</p>
+      {done ? <p className="notice ok" role="status" data-testid="move-done">{done}</p> : null}
+      <ErrorNotice error={notice} testId="move-refusal" />
     </Card>
   );
 }

@@ -50,12 +50,14 @@ class EscrowContext(FollowsRegistry):
         return self.registry.by_municipality.get(municipality_id)
 
     def program_start(self, municipality: Municipality) -> datetime | None:
-        """Local midnight of the earliest contract start among the municipality's residents (the endowment)."""
+        """Local midnight of the earliest day a resident's contract ran in the municipality (the endowment): a
+        contract's start, or a move's day for a house that moved in."""
         if self._starts is None:
             earliest: dict[str, date] = {}
             for resident in self.registry.residents:
-                day = resident.contract.start_date
-                earliest[resident.municipality_id] = min(day, earliest.get(resident.municipality_id, day))
+                for joined, municipality_id in resident.municipalities_from():
+                    day = resident.contract.start_date if joined is None else joined
+                    earliest[municipality_id] = min(day, earliest.get(municipality_id, day))
             self._starts = earliest
         first = self._starts.get(municipality.municipality_id)
         if first is None:

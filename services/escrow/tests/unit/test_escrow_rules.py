@@ -196,3 +196,22 @@ def test_a_payment_of_another_resident_neither_repays_nor_clears_someone_elses_p
     moves = escrow.pay(house_id="h2", amount_cents=2_000, payment_id="p2", at=AT, month="2021-09")
     assert [(m.kind, m.amount_cents) for m in moves] == [("payment_share", 100)]
     assert escrow.debts == {"h1": 1_000} and [i.invoice_id for i in escrow.past_due] == ["i1"]
+
+
+def test_a_municipality_whose_first_resident_moved_in_starts_its_escrow_on_the_move_day():
+    from datetime import date
+    from decimal import Decimal
+
+    from energychain_shared.registry import Contract, Move, Municipality, Registry, Resident
+
+    from energychain_escrow.context import EscrowContext
+
+    fowler, reedley = Municipality(municipality_id="fowler", name="Fowler"), Municipality(municipality_id="reedley", name="Reedley")
+    moved = Resident(house_id="house-9", username="rosa", name="Rosa", address="1 Main St", municipality_id="fowler",
+                     contract=Contract(rate_usd_per_kwh=Decimal("0.2"), battery_wh=10_000, reserve_wh=1_000,
+                                       start_date=date(2021, 9, 1)),
+                     moves=(Move(effective_date=date(2022, 2, 1), municipality_id="reedley"),))
+    ctx = EscrowContext(settings=None, registry=Registry(municipalities=(fowler, reedley), residents=(moved,)),
+                        engine=None, signing_key=None)
+    assert ctx.program_start(fowler) == datetime(2021, 9, 1, 7, tzinfo=UTC)  # PDT
+    assert ctx.program_start(reedley) == datetime(2022, 2, 1, 8, tzinfo=UTC)  # PST

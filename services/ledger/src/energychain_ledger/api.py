@@ -19,12 +19,13 @@ from pydantic import AwareDatetime
 from energychain_ledger.adapters.store import ProofUnavailable
 from energychain_ledger.auth_api import LedgerDep, auth_router, follow_revocation_table, refresh_revocations
 from energychain_ledger.bootstrap import Ledger, open_ledger
-from energychain_ledger.domain.access import GSA, may_see_account, member_key
+from energychain_ledger.domain.access import GSA, account_visibility, channel_visibility, member_key
 from energychain_ledger.domain.log import HEADS_TREE
+from energychain_ledger.domain.membership import EVERYTHING, Span, Visibility
 from energychain_ledger.schemas import (
     BalanceOut, ChannelOut, CheckpointOut, ConsistencyOut, CosignatureIn, CosignatureOut, EntryOut, EntryPage,
-    HeadOut, HeadsPage, InclusionOut, LogKeyOut, Position, PostingOut, ProofBundle, ProofHead, ProvedEntry,
-    TrialBalanceOut, VerifyOut, WitnessOut, b64, entry_out, verify_out,
+    HeadOut, HeadsPage, InclusionOut, LogKeyOut, MembershipOut, Position, PostingOut, ProofBundle, ProofHead,
+    ProvedEntry, TrialBalanceOut, VerifyOut, WitnessOut, b64, entry_out, verify_out,
 )
 from energychain_ledger.settings import LedgerSettings
 from energychain_ledger.verification import LogKeys, verify_channel, verify_log
@@ -81,16 +82,41 @@ def _check_sizes(old: int, new: int) -> None:
         raise _unprocessable("from", "'from' must not be above 'to'")
 
 
-async def _account_filter(ledger: Ledger, principal: Principal) -> Callable[[str], bool]:
-    houses = await ledger.store.municipality_of_houses() if principal.role is Role.MUNICIPALITY else {}
+def _by_date(principal: Principal) -> bool:
+    """Whether what the caller reads of a resident channel depends on event time (membership by date)."""
+    return principal.role is Role.MUNICIPALITY and bool(principal.municipality_id)
 
-    def visible(account: str) -> bool:
-        return may_see_account(
+
+async def _visible_part(ledger: Ledger, principal: Principal, channel: str) -> Visibility:
+    """The event times of a member channel's entries the caller may read (`_require_channel` first): all of it
+    but for a municipality on a resident channel, whose membership spans say (`domain.access`)."""
+    if not _by_date(principal) or not channel.startswith("resident:"):
+        return EVERYTHING
+    spans = await ledger.store.channel_spans(channel)
+    return channel_visibility(channel, role=principal.role.value, house_id=principal.house_id,
+                              municipality_id=principal.municipality_id, spans_of_house=lambda _house: spans)
+
+
+async def _account_filter(ledger: Ledger, principal: Principal) -> Callable[[str], Visibility]:
+    """The event times of each account's postings the caller may see (nothing of an account it may not see)."""
+    houses: dict[str, tuple[Span, ...]] = {}
+    if _by_date(principal):
+        houses = await ledger.store.house_spans_seen_by(principal.municipality_id)
+
+    def visible(account: str) -> Visibility:
+        return account_visibility(
             account, role=principal.role.value, house_id=principal.house_id,
-            municipality_id=principal.municipality_id, municipality_of_house=houses.get,
+            municipality_id=principal.municipality_id, spans_of_house=lambda house: houses.get(house, ()),
         )
 
     return visible
+
+
+def _memberships(principal: Principal, spans: tuple[Span, ...]) -> list[MembershipOut]:
+    """A channel's spans as the caller may know them: a municipality its own, the others all of them."""
+    if _by_date(principal):
+        spans = tuple(s for s in spans if s.municipality_id == principal.municipality_id)
+    return [MembershipOut(municipality_id=s.municipality_id, member_from=s.start, member_until=s.end) for s in spans]
 
 
 def _checkpoint_out(found: dict, keys: LogKeys) -> CheckpointOut:
@@ -190,9 +216,18 @@ def build_app(
         """The channels the caller is a member of (the GSA: all), with their heads and blinded ids."""
         member = _member(principal)
         rows = await ledger.store.channels_for(None if member == GSA else member, after=after, limit=limit)
-        return [ChannelOut(channel=r["channel"], kind=r["kind"], municipality_id=r["municipality_id"],
-                           size=r["size"], root=b64(r["root"]), blinded_id=r["blinded_id"].hex(),
-                           salt=r["salt"].hex()) for r in rows]
+        spans = await ledger.store.spans_of_channels(r["channel"] for r in rows if r["kind"] == "resident")
+        out = []
+        for r in rows:
+            resident = r["kind"] == "resident"
+            municipality = r["municipality_id"]
+            if resident and _by_date(principal):
+                municipality = principal.municipality_id  # a member in its own right, from and until its spans
+            out.append(ChannelOut(
+                channel=r["channel"], kind=r["kind"], municipality_id=municipality,
+                memberships=_memberships(principal, spans.get(r["channel"], ())) if resident else None,
+                size=r["size"], root=b64(r["root"]), blinded_id=r["blinded_id"].hex(), salt=r["salt"].hex()))
+        return out
 
     @app.get("/channels/{channel}/entries", response_model=EntryPage, tags=["channels"])
     async def channel_entries(
@@ -202,11 +237,13 @@ def build_app(
         cursor: Annotated[int, Query(ge=0, le=2**62, description="return entries with seq > cursor")] = 0,
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     ) -> EntryPage:
-        """A member's page of a channel's entries, by seq, filtered by kind and event time."""
+        """A member's page of a channel's entries, by seq, filtered by kind and event time (a municipality reads
+        a resident channel's entries of its membership spans only)."""
         _check_range(start, end)
         await _require_channel(ledger, principal, channel)
-        stored = await ledger.store.channel_entries(channel, kind=kind, start=start, end=end,
-                                                    after_seq=cursor, limit=limit)
+        visible = await _visible_part(ledger, principal, channel)
+        stored = await ledger.store.channel_entries(channel, kind=kind, start=start, end=end, after_seq=cursor,
+                                                    limit=limit, visible=visible)
         next_cursor = stored[-1].seq if len(stored) == limit else None
         return EntryPage(channel=channel, next_cursor=next_cursor,
                          entries=[entry_out(s, [Position(channel=channel, seq=s.seq)]) for s in stored])
@@ -220,7 +257,8 @@ def build_app(
         stored = await ledger.store.entry_rows(entry_id)
         if member != GSA:
             visible = await ledger.store.member_channels(member, [s.channel for s in stored])
-            stored = [s for s in stored if s.channel in visible]
+            stored = [s for s in stored if s.channel in visible
+                      and s.event_time in await _visible_part(ledger, principal, s.channel)]
         if not stored:
             raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"entry {entry_id!r} not found")
         return entry_out(stored[0], [Position(channel=s.channel, seq=s.seq) for s in stored])
@@ -234,6 +272,14 @@ def build_app(
         """Inclusion of entries in one checkpoint: in the channel's head, and that head in the log of heads."""
         found = await _require_channel(ledger, principal, channel)
         wanted = _parse_seqs(seqs)
+        visible = await _visible_part(ledger, principal, channel)
+        if not visible.everything:  # hashes of other entries are in the proofs; their contents are not given
+            hidden = [r.seq for r in await ledger.store.channel_entries(channel, seqs=wanted, limit=len(wanted))
+                      if r.event_time not in visible]
+            if hidden:
+                raise HTTPException(status.HTTP_403_FORBIDDEN,
+                                    detail=f"entries {', '.join(map(str, hidden))} of channel {channel!r} are outside "
+                                    "your municipality's membership of it")
         keys = await ledger.log_keys()
         chosen = (await ledger.store.checkpoint(size=checkpoint) if checkpoint is not None else
                   await ledger.store.checkpoint(cosigned=True) or await ledger.store.checkpoint())
@@ -274,7 +320,8 @@ def build_app(
 
     @app.get("/accounts/balances", response_model=list[BalanceOut], tags=["accounts"])
     async def balances(ledger: LedgerDep, principal: PrincipalDep) -> list[BalanceOut]:
-        """Balances of the accounts the caller may see."""
+        """Balances of the accounts the caller may see (a municipality: of a house that moved, the postings of its
+        membership spans)."""
         _member(principal)
         visible = await _account_filter(ledger, principal)
         found = await ledger.store.balances(visible)
@@ -296,16 +343,18 @@ def build_app(
         """An account's postings between two event times (403 for an account the caller may not see)."""
         _check_range(start, end)
         _member(principal)
-        visible = await _account_filter(ledger, principal)
-        if not visible(account):
+        visible = (await _account_filter(ledger, principal))(account)
+        if visible.nothing:
             raise HTTPException(status.HTTP_403_FORBIDDEN, detail=f"account {account!r} is not visible to you")
-        return [PostingOut(**r) for r in await ledger.store.postings(account, start=start, end=end)]
+        return [PostingOut(**r) for r in await ledger.store.postings(account, start=start, end=end, visible=visible)]
 
     @app.get("/channels/{channel}/verify", response_model=VerifyOut, tags=["verification"])
     async def verify(ledger: LedgerDep, principal: PrincipalDep, channel: ChannelPath) -> VerifyOut:
         """Recompute a channel from its entry bytes: leaves, stored hashes, heads, signatures, postings, checkpoint."""
         await _require_channel(ledger, principal, channel)
-        return verify_out(await verify_channel(ledger.store, ledger.keys, channel, log_keys=await ledger.log_keys()))
+        report = await verify_channel(ledger.store, ledger.keys, channel, log_keys=await ledger.log_keys(),
+                                      visible=await _visible_part(ledger, principal, channel))
+        return verify_out(report)
 
     @app.get("/verify", response_model=VerifyOut, tags=["verification"])
     async def verify_everything(

@@ -18,9 +18,10 @@ from energychain_ledger.adapters.signatures import SignatureVerifier
 from energychain_ledger.adapters.consumer import AppendConsumer, AppendProcessor
 from energychain_ledger.adapters.readings import ReadingProcessor
 from energychain_ledger.adapters.store import LedgerStore, ledger_engine
+from energychain_ledger.domain.membership import Span, membership_spans
 from energychain_ledger.settings import LedgerSettings
 from energychain_ledger.verification import LogKeys
-from energychain_shared import keys as key_files
+from energychain_shared import events, keys as key_files
 from energychain_shared.channels import GSA_CHANNEL, municipality_channel, resident_channel
 from energychain_shared.consumer import Stream, run_streams
 from energychain_shared.kafka import make_consumer, make_producer
@@ -41,6 +42,24 @@ def registry_channels(registry: Registry) -> list[str]:
         *(municipality_channel(m.municipality_id) for m in registry.municipalities),
         *(resident_channel(r.house_id) for r in registry.residents),
     ]
+
+
+def registry_memberships(registry: Registry, houses: Collection[str] | None = None) -> dict[str, tuple[Span, ...]]:
+    """Each resident channel's membership spans by date (of ``houses``, default every resident): the
+    enrolment's municipality, then each move's from the local midnight of its date in the municipality's
+    time zone (a move keeps the zone)."""
+    residents = registry.residents if houses is None else [registry.by_house[h] for h in houses
+                                                           if h in registry.by_house]
+    return {resident_channel(r.house_id): membership_spans(
+                r.municipalities_from(), registry.by_municipality[r.municipality_id].zone)
+            for r in residents}
+
+
+def moved_or_enrolled(changes: Sequence[RegistryChange]) -> set[str]:
+    """The houses whose channel membership a batch of registry changes may change."""
+    houses = {c.house_id for c in changes if isinstance(c, events.HouseMoved)}
+    houses |= {c.resident.house_id for c in changes if isinstance(c, events.ResidentEnrolled)}
+    return houses
 
 
 def disk_public_keys(keys_dir: Path) -> dict[str, str]:
@@ -84,6 +103,7 @@ class Ledger:
     keys: dict[str, list[SignatureVerifier]]
     feed: RegistryFeed | None = field(default=None, repr=False)
     _executor: ThreadPoolExecutor | None = field(default=None, repr=False)
+    _memberships_due: set[str] = field(default_factory=set, repr=False)
 
     async def close(self) -> None:
         """Close the registry feed, the database engine and the verification threads."""
@@ -94,10 +114,16 @@ class Ledger:
         await self.store.close()
 
     async def apply_registry(self, registry: Registry, changes: Sequence[RegistryChange] = ()) -> None:
-        """Hold ``registry``: a house enrolled since gets its channel, a municipality its channel and membership."""
+        """Hold ``registry``: a house enrolled since gets its channel, a municipality its channel and membership;
+        a house that moved gets its membership by date (the new municipality a member from the move on)."""
         self.registry = registry
+        # Houses of a sync that failed are tried again with the next change (and all of them at the next start).
+        self._memberships_due |= moved_or_enrolled(changes)
         self.store.learn_houses({r.house_id: r.municipality_id for r in registry.residents})
         await self.store.ensure_channels(registry_channels(registry))
+        if self._memberships_due:
+            await self.store.sync_memberships(registry_memberships(registry, self._memberships_due))
+            self._memberships_due.clear()
 
     async def follow_registry(self) -> None:
         """Apply the registry topic's changes as they come (until cancelled); nothing without a feed."""
@@ -241,8 +267,9 @@ async def open_ledger(
 
     ``writer``: this process appends, so it loads the ledger's private key to sign checkpoints.
     ``follow_registry``: the registry is the seed file and the program.registry topic, applied live
-    (channels of houses and municipalities enrolled later are created as they are read); otherwise
-    the seed file alone (commands that only read).
+    (channels of houses and municipalities enrolled later are created as they are read, and every
+    channel's membership by date is brought to the registry's, moves included); otherwise the seed
+    file alone (commands that only read; memberships are left as the database has them).
     """
     feed = await started_feed(settings, client_id="ledger-registry") if follow_registry else None
     registry = seed_registry(settings) if feed is None else feed.registry
@@ -255,6 +282,8 @@ async def open_ledger(
                         house_municipality=house_municipality, origin=settings.ledger_origin, sign_checkpoint=sign)
     try:
         await store.ensure_channels(registry_channels(registry))
+        if feed is not None:  # the whole registry, moves included (the seed file alone might lack them)
+            await store.sync_memberships(registry_memberships(registry))
         if register_keys:
             await store.register_service_keys(disk_public_keys(settings.resolved_keys_dir))
         keys = parse_keys(await store.service_keys())

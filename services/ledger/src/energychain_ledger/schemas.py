@@ -27,12 +27,25 @@ class TokenOut(BaseModel):
     role: str
 
 
+class MembershipOut(BaseModel):
+    """A municipality's membership of a resident channel: it reads the entries whose event time is in
+    [member_from, member_until) (null: since the channel began; still a member)."""
+
+    municipality_id: str
+    member_from: datetime | None
+    member_until: datetime | None
+
+
 class ChannelOut(BaseModel):
     """A channel the caller belongs to, with its newest head and what members need to find it in the log."""
 
     channel: str
     kind: str
-    municipality_id: str | None
+    municipality_id: str | None = Field(description="a resident channel: the municipality the house was enrolled "
+                                        "in (for a municipality caller: itself, a member by `memberships`)")
+    memberships: list[MembershipOut] | None = Field(
+        default=None, description="a resident channel: its municipalities by date (a municipality caller: its own "
+        "spans only); the entries a municipality reads are those of its spans")
     size: int = Field(description="entries in the channel's tree at its newest head")
     root: str = Field(description="base64 root of the channel's tree at its newest head")
     blinded_id: str = Field(description="hex id of the channel in the log of heads")

@@ -24,6 +24,7 @@ from energychain_ledger.adapters.signatures import SignatureVerifier
 from energychain_ledger.adapters.store import LedgerStore, ProofUnavailable
 from energychain_ledger.domain.appends import postings_for
 from energychain_ledger.domain.log import HEADS_TREE, stored_level
+from energychain_ledger.domain.membership import EVERYTHING, Visibility
 from energychain_shared.rules import canonical_json
 from energychain_shared.tlog import merkle, note as notes
 from energychain_shared.tlog.heads import head_leaf_data
@@ -205,10 +206,19 @@ async def _witness_checkpoints(witnesses: Sequence[Mapping]) -> list[tuple[str, 
     return found
 
 
+WITHHELD = "outside the caller's membership of the channel: detail withheld"
+
+
 async def verify_channel(
     store: LedgerStore, keys: Mapping[str, Sequence[SignatureVerifier]], channel: str, *, log_keys: LogKeys,
+    visible: Visibility = EVERYTHING,
 ) -> VerifyReport:
-    """Recompute one channel from its stored entries; prove its newest head in the newest cosigned checkpoint."""
+    """Recompute one channel from its stored entries; prove its newest head in the newest cosigned checkpoint.
+
+    Every entry is checked whatever ``visible`` says (the roots need them all); a problem of an entry whose
+    event time the caller may not read keeps its kind and position, not its detail (values from the entry)
+    nor its entry id (`withhold`).
+    """
     report = VerifyReport(channel)
     found = await store.channel(channel)
     if found is None:
@@ -220,7 +230,12 @@ async def verify_channel(
     frontier = Frontier()
     expected_postings: dict[str, int] = {}
     with_transfers: set[str] = set()
+    hidden_seqs: set[int] = set()
+    hidden_ids: set[str] = set()
     async for stored in store.tree_entries(found.tree_id, channel=channel):
+        if stored.event_time not in visible:
+            hidden_seqs.add(stored.seq)
+            hidden_ids.add(stored.entry_id)
         if stored.seq != frontier.size + 1:
             report.problems.append(Problem(SEQUENCE_GAP, f"expected seq {frontier.size + 1}, found {stored.seq}",
                                            channel=channel, seq=stored.seq, entry_id=stored.entry_id))
@@ -268,7 +283,16 @@ async def verify_channel(
                            for p in compare_postings(expected_postings, stored_postings, only_entries=with_transfers))
     await _prove_in_cosigned_checkpoint(store, report, tree_id=found.tree_id, blinded_id=found.blinded_id,
                                         log_keys=log_keys)
+    if hidden_seqs:
+        report.problems = withhold(report.problems, hidden_seqs=hidden_seqs, hidden_ids=hidden_ids)
     return report
+
+
+def withhold(problems: Sequence[Problem], *, hidden_seqs: set[int], hidden_ids: set[str]) -> list[Problem]:
+    """The problems as a reader who may not see some entries reads them: a problem naming one of those keeps
+    its kind, channel and seq; its detail and entry id are withheld."""
+    return [Problem(p.problem, WITHHELD, channel=p.channel, seq=p.seq, checkpoint=p.checkpoint)
+            if p.seq in hidden_seqs or p.entry_id in hidden_ids else p for p in problems]
 
 
 async def _prove_in_cosigned_checkpoint(

@@ -18,6 +18,7 @@ from energychain_ledger.domain.appends import (
 )
 from energychain_ledger.domain.channels import InvalidChannel, channel_spec
 from energychain_ledger.domain.log import HEADS_TREE, ChannelTree, plan_batch
+from energychain_ledger.domain.membership import Span
 from energychain_shared import rules
 from energychain_shared.tlog import merkle
 from energychain_shared.tlog.heads import blinded_channel_id, head_leaf_data
@@ -27,6 +28,11 @@ pytestmark = pytest.mark.unit
 
 T0 = datetime(2024, 3, 1, 8, tzinfo=timezone.utc)
 HOUSES = {"house-01": "parlier", "house-r01": "reedley"}
+SPANS = {house: (Span(town),) for house, town in HOUSES.items()}
+
+
+def _spans(house: str) -> tuple[Span, ...]:
+    return SPANS.get(house, ())
 SALT = bytes(range(32))
 
 
@@ -70,7 +76,7 @@ def test_malformed_channel_name_is_invalid(name):
 
 
 def test_resident_sees_only_its_own_accounts():
-    rule = dict(role="resident", house_id="house-01", municipality_id="parlier", municipality_of_house=HOUSES.get)
+    rule = dict(role="resident", house_id="house-01", municipality_id="parlier", spans_of_house=_spans)
     assert may_see_account("resident:house-01:receivable", **rule)
     assert not may_see_account("resident:house-02:receivable", **rule)
     assert not may_see_account("municipality:parlier:escrow", **rule)
@@ -78,7 +84,7 @@ def test_resident_sees_only_its_own_accounts():
 
 
 def test_municipality_sees_its_accounts_and_its_residents_but_not_other_municipalities():
-    rule = dict(role="municipality", house_id=None, municipality_id="parlier", municipality_of_house=HOUSES.get)
+    rule = dict(role="municipality", house_id=None, municipality_id="parlier", spans_of_house=_spans)
     assert may_see_account("municipality:parlier:treasury", **rule)
     assert may_see_account("resident:house-01:escrow-debt", **rule)
     assert not may_see_account("resident:house-r01:receivable", **rule)
@@ -88,7 +94,7 @@ def test_municipality_sees_its_accounts_and_its_residents_but_not_other_municipa
 
 def test_gsa_sees_every_account_and_member_key_follows_role():
     assert may_see_account("external:payment-rails", role="gsa", house_id=None, municipality_id=None,
-                           municipality_of_house=HOUSES.get)
+                           spans_of_house=_spans)
     assert member_key(role="resident", house_id="house-01", municipality_id="parlier") == "resident:house-01"
     assert member_key(role="municipality", house_id=None, municipality_id="parlier") == "municipality:parlier"
     assert member_key(role="resident", house_id=None, municipality_id=None) is None

@@ -26,7 +26,8 @@ from typing import Any
 
 import asyncpg
 from sqlalchemy import (
-    BigInteger, Integer, Row, Text, any_, bindparam, cast, delete, distinct, exists, func, select, true, update,
+    BigInteger, Integer, Row, Text, and_, any_, bindparam, cast, delete, distinct, exists, false, func, or_, select,
+    true, update,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, distinct_on, insert
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -35,6 +36,7 @@ from sqlalchemy.types import TypeEngine
 from energychain_ledger.adapters.tables import (
     SCHEMA,
     channel_members,
+    channel_memberships,
     channels,
     checkpoints,
     cosignatures,
@@ -49,8 +51,9 @@ from energychain_ledger.adapters.tables import (
     witnesses as witnesses_table,
 )
 from energychain_ledger.domain.appends import Append
-from energychain_ledger.domain.channels import channel_spec
+from energychain_ledger.domain.channels import channel_spec, municipality_member
 from energychain_ledger.domain.log import HEADS_TREE, BatchPlan, ChannelTree, EntryRow, plan_batch
+from energychain_ledger.domain.membership import EVERYTHING, NOTHING, Span, Visibility, ever_members
 from energychain_ledger.domain.throttle import Attempts
 from energychain_ledger.domain.users import NewUser
 from energychain_shared.db import driver_connection, make_engine
@@ -64,6 +67,7 @@ from energychain_shared.tlog.merkle import Frontier
 log = logging.getLogger(__name__)
 
 WRITE_LOCK = 0x1ED6E6
+MEMBERSHIP_LOCK = 0x1ED6E7  # one membership sync at a time (several ledger processes start together)
 # EntryRow's fields are the entries table's columns, in order: the rows go to COPY as they are.
 ENTRY_COLUMNS = EntryRow._fields
 POSTING_COLUMNS = ("entry_id", "transfer_index", "account", "amount_cents", "event_time", "memo")
@@ -246,12 +250,78 @@ class LedgerStore:
             where=channels.c.municipality_id.is_(None) & new.excluded.municipality_id.is_not(None),
         )
         members = [{"channel": s.channel, "member": m} for s in specs for m in sorted(s.members)]
+        # A resident channel's first membership span: its enrolment's municipality, open at both ends
+        # (`sync_memberships` gives the spans of a house that moved).
+        spans = [{"channel": s.channel, "span": 0, "municipality_id": s.municipality_id}
+                 for s in specs if s.kind == "resident" and s.municipality_id is not None]
         async with self._engine.begin() as connection:
             await connection.execute(new, rows)
             await connection.execute(insert(channel_members).on_conflict_do_nothing(), members)
+            if spans:
+                await connection.execute(insert(channel_memberships).on_conflict_do_nothing(), spans)
             found = await connection.execute(select(*_CHANNEL_COLUMNS).where(channels.c.channel == _any(missing, Text)))
         for row in found:
             self._channels[row.channel] = _channel(row)
+
+    async def sync_memberships(self, spans: Mapping[str, Sequence[Span]]) -> list[str]:
+        """Make each resident channel's membership spans (channel -> spans, from the registry) those stored;
+        returns the channels changed. Idempotent: equal spans write nothing.
+
+        Every municipality of the spans becomes a member (`channel_members`, kept for ever: the channel
+        stays listed for it). Moves only go forward, so a channel that has more spans stored than given
+        (a process whose registry has not read a later move yet) is left as it is. The channels exist
+        (`ensure_channels` first).
+        """
+        wanted = {channel: tuple(given) for channel, given in spans.items() if given}
+        if not wanted:
+            return []
+        m = channel_memberships.c
+        async with self._engine.begin() as connection:
+            await connection.execute(select(func.pg_advisory_xact_lock(MEMBERSHIP_LOCK)))
+            stored = _spans_by_channel(await connection.execute(
+                select(m.channel, m.municipality_id, m.member_from, m.member_until)
+                .where(m.channel == _any(wanted, Text)).order_by(m.channel, m.span)))
+            changed = sorted(channel for channel, given in wanted.items()
+                             if given != stored.get(channel, ()) and len(given) >= len(stored.get(channel, ())))
+            if not changed:
+                return []
+            await connection.execute(delete(channel_memberships).where(m.channel == _any(changed, Text)))
+            await connection.execute(insert(channel_memberships), [
+                {"channel": channel, "span": index, "municipality_id": span.municipality_id,
+                 "member_from": span.start, "member_until": span.end}
+                for channel in changed for index, span in enumerate(wanted[channel])])
+            await connection.execute(insert(channel_members).on_conflict_do_nothing(), [
+                {"channel": channel, "member": municipality_member(municipality)}
+                for channel in changed for municipality in sorted(ever_members(wanted[channel]))])
+            # A channel created by an append before the registry knew its house gets its municipality now.
+            await connection.execute(
+                update(channels).where(channels.c.channel == bindparam("name"), channels.c.municipality_id.is_(None))
+                .values(municipality_id=bindparam("enrolled")),
+                [{"name": channel, "enrolled": wanted[channel][0].municipality_id} for channel in changed])
+        log.info("channel memberships changed", extra={"channels": len(changed)})
+        return changed
+
+    async def spans_of_channels(self, names: Iterable[str]) -> dict[str, tuple[Span, ...]]:
+        """The membership spans of each named resident channel, in date order (channels without any left out)."""
+        m = channel_memberships.c
+        return _spans_by_channel(await self._rows(
+            select(m.channel, m.municipality_id, m.member_from, m.member_until)
+            .where(m.channel == _any(set(names), Text)).order_by(m.channel, m.span)))
+
+    async def channel_spans(self, channel: str) -> tuple[Span, ...]:
+        """One resident channel's membership spans, in date order (empty: no municipality member)."""
+        return (await self.spans_of_channels([channel])).get(channel, ())
+
+    async def house_spans_seen_by(self, municipality_id: str) -> dict[str, tuple[Span, ...]]:
+        """House id -> every membership span of its channel, for each house ``municipality_id`` was ever the
+        municipality of."""
+        m = channel_memberships.c
+        ever = select(m.channel).where(m.municipality_id == municipality_id)
+        rows = await self._rows(
+            select(channels.c.owner_id.label("channel"), m.municipality_id, m.member_from, m.member_until)
+            .select_from(channel_memberships.join(channels, channels.c.channel == m.channel))
+            .where(m.channel.in_(ever), channels.c.kind == "resident").order_by(channels.c.owner_id, m.span))
+        return _spans_by_channel(rows)
 
     async def channel(self, channel: str) -> Channel | None:
         """A channel's ids, or None when the ledger does not have it."""
@@ -534,11 +604,12 @@ class LedgerStore:
 
     async def channel_entries(
         self, channel: str, *, kind: str | None = None, start: datetime | None = None, end: datetime | None = None,
-        after_seq: int = 0, limit: int = 1000, seqs: Sequence[int] | None = None,
+        after_seq: int = 0, limit: int = 1000, seqs: Sequence[int] | None = None, visible: Visibility = EVERYTHING,
     ) -> list[StoredEntry]:
-        """A page of a channel's entries by seq, filtered by kind and event time [start, end), or the ``seqs`` asked."""
+        """A page of a channel's entries by seq, filtered by kind and event time [start, end), or the ``seqs`` asked;
+        only those whose event time is ``visible``."""
         found = await self.channel(channel)
-        if found is None:
+        if found is None or visible.nothing:
             return []
         query = (select(*_ENTRY_COLUMNS).where(entries.c.tree_id == found.tree_id, entries.c.seq > after_seq)
                  .order_by(entries.c.seq).limit(limit))
@@ -550,6 +621,9 @@ class LedgerStore:
             query = query.where(entries.c.event_time < end)
         if seqs is not None:
             query = query.where(entries.c.seq == _any(seqs, BigInteger))
+        within = _within(entries.c.event_time, visible)
+        if within is not None:
+            query = query.where(within)
         return [_stored(channel, r) for r in await self._rows(query)]
 
     async def entry_rows(self, entry_id: str) -> list[StoredEntry]:
@@ -670,22 +744,44 @@ class LedgerStore:
         p = postings_table.c
         return await self._dicts(select(p.entry_id, p.transfer_index, p.account, p.amount_cents, p.memo))
 
-    async def balances(self, accounts_filter: Callable[[str], bool]) -> dict[str, int]:
-        """Balance (debits minus credits, cents) of every account the filter admits."""
+    async def balances(self, visibility_of: Callable[[str], Visibility | bool]) -> dict[str, int]:
+        """Balance (debits minus credits, cents) of every account ``visibility_of`` admits (True: all of it;
+        a `Visibility`: the sum of its postings of the event times it covers, the account left out when it has
+        none then)."""
         p = postings_table.c
         rows = await self._rows(select(p.account, cast(func.sum(p.amount_cents), BigInteger).label("balance"))
                                 .group_by(p.account))
-        return {r.account: r.balance for r in rows if accounts_filter(r.account)}
+        found, partly = {}, []
+        for r in rows:
+            visible = _visibility(visibility_of(r.account))
+            if visible.everything:
+                found[r.account] = r.balance
+            elif not visible.nothing:
+                partly.append((r.account, visible))
+        for account, visible in partly:  # houses that moved: few, each one indexed read
+            (row,) = await self._rows(select(cast(func.coalesce(func.sum(p.amount_cents), 0), BigInteger),
+                                             func.count()).where(p.account == account,
+                                                                 _within(p.event_time, visible)))
+            if row[1]:
+                found[account] = row[0]
+        return found
 
-    async def postings(self, account: str, *, start: datetime | None, end: datetime | None) -> list[dict[str, Any]]:
-        """An account's postings in event-time order within [start, end)."""
+    async def postings(
+        self, account: str, *, start: datetime | None, end: datetime | None, visible: Visibility = EVERYTHING,
+    ) -> list[dict[str, Any]]:
+        """An account's postings in event-time order within [start, end), of the event times ``visible``."""
         p = postings_table.c
+        if visible.nothing:
+            return []
         query = (select(p.entry_id, p.transfer_index, p.amount_cents, p.event_time, p.memo)
                  .where(p.account == account).order_by(p.event_time, p.entry_id, p.transfer_index))
         if start is not None:
             query = query.where(p.event_time >= start)
         if end is not None:
             query = query.where(p.event_time < end)
+        within = _within(p.event_time, visible)
+        if within is not None:
+            query = query.where(within)
         return await self._dicts(query)
 
     async def trial_balance(self) -> tuple[int, int, int]:
@@ -695,12 +791,6 @@ class LedgerStore:
                                          func.count(distinct(p.account)), func.count()))
         total, accounts, count = row
         return total, accounts, count
-
-    async def municipality_of_houses(self) -> dict[str, str]:
-        """House id -> municipality id, as recorded on the residents' channels."""
-        rows = await self._rows(select(channels.c.owner_id, channels.c.municipality_id)
-                                .where(channels.c.kind == "resident", channels.c.municipality_id.is_not(None)))
-        return {r.owner_id: r.municipality_id for r in rows}
 
     # ------------------------------------------------------------------ keys
     async def register_service_keys(self, pems: Mapping[str, str]) -> None:
@@ -830,6 +920,30 @@ class LedgerStore:
 
 def _same_tree() -> Any:
     return entries.c.tree_id == channels.c.tree_id
+
+
+def _visibility(admitted: Visibility | bool) -> Visibility:
+    if isinstance(admitted, Visibility):
+        return admitted
+    return EVERYTHING if admitted else NOTHING
+
+
+def _within(column: Any, visible: Visibility) -> Any:
+    """The condition that ``column`` (an event time) is inside the visible spans; None: no condition."""
+    if visible.spans is None or any(span.unbounded for span in visible.spans):
+        return None
+    if not visible.spans:
+        return false()
+    return or_(*(and_(true(), *([column >= span.start] if span.start is not None else []),
+                      *([column < span.end] if span.end is not None else [])) for span in visible.spans))
+
+
+def _spans_by_channel(rows: Iterable[Row]) -> dict[str, tuple[Span, ...]]:
+    """Rows (channel, municipality_id, member_from, member_until) in span order -> spans by channel."""
+    found: dict[str, list[Span]] = {}
+    for r in rows:
+        found.setdefault(r.channel, []).append(Span(r.municipality_id, r.member_from, r.member_until))
+    return {channel: tuple(spans) for channel, spans in found.items()}
 
 
 def _channel(r: Row) -> Channel:

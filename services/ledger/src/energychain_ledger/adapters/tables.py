@@ -1,4 +1,4 @@
-"""The ledger's tables, declared once (SQLAlchemy Core), as revisions 0001 to 0003 create them.
+"""The ledger's tables, declared once (SQLAlchemy Core), as revisions 0001 to 0004 create them.
 
 No schema on the metadata: every connection of the ledger works in schema ``ledger`` through
 its ``search_path`` (`energychain_shared.db.make_engine`). The revisions name ``ledger.``
@@ -53,6 +53,20 @@ channel_members = Table(
     Column("channel", Text, ForeignKey("channels.channel"), primary_key=True),
     Column("member", Text, primary_key=True),
     Index("channel_members_member", "member", "channel"),
+)
+
+# Membership by date of each resident channel (domain/membership.py): the municipality that is a member
+# for the event times [member_from, member_until); span 0 is the enrolment's, one more per move. NULL
+# bounds are open: since the channel began, still a member. channel_members keeps every municipality
+# that was ever a member (the channel is listed for each); these rows say which entries each may read.
+channel_memberships = Table(
+    "channel_memberships", metadata,
+    Column("channel", Text, ForeignKey("channels.channel"), primary_key=True),
+    Column("span", Integer, primary_key=True, autoincrement=False),
+    Column("municipality_id", Text, nullable=False),
+    Column("member_from", DateTime(timezone=True)),
+    Column("member_until", DateTime(timezone=True)),
+    Index("channel_memberships_municipality", "municipality_id", "channel"),
 )
 
 entries = Table(

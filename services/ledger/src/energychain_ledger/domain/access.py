@@ -1,12 +1,14 @@
-"""Who may read what: channel membership and account visibility per role."""
+"""Who may read what: channel membership and account visibility per role, by event time for a moved house."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from energychain_ledger.domain.channels import gsa_member, municipality_member, resident_member
+from energychain_ledger.domain.membership import EVERYTHING, NOTHING, Span, Visibility, municipality_visibility
 
 RESIDENT, MUNICIPALITY, GSA = "resident", "municipality", "gsa"
+SpansOfHouse = Callable[[str], Sequence[Span]]
 
 
 def member_key(*, role: str, house_id: str | None, municipality_id: str | None) -> str | None:
@@ -28,24 +30,54 @@ def account_owner(account: str) -> tuple[str, str | None]:
     return parts[0], None
 
 
-def may_see_account(
-    account: str,
-    *,
-    role: str,
-    house_id: str | None,
-    municipality_id: str | None,
-    municipality_of_house: Callable[[str], str | None],
-) -> bool:
-    """Resident: its own accounts; municipality: its own and its residents'; GSA: every account."""
+def channel_visibility(
+    channel: str, *, role: str, house_id: str | None, municipality_id: str | None, spans_of_house: SpansOfHouse,
+) -> Visibility:
+    """The event times of ``channel``'s entries the caller may see.
+
+    GSA: every channel, all of it; resident: its own channel, all of it; municipality: its own channel,
+    all of it, and a resident channel during its membership spans (`municipality_visibility`: all of it
+    for a house that never moved); nothing of any other channel.
+    """
     if role == GSA:
-        return True
-    kind, owner = account_owner(account)
-    if owner is None:
-        return False
+        return EVERYTHING
+    kind, _, owner = channel.partition(":")
     if role == RESIDENT:
-        return kind == RESIDENT and owner == house_id
+        return EVERYTHING if house_id and kind == RESIDENT and owner == house_id else NOTHING
     if role == MUNICIPALITY and municipality_id:
         if kind == MUNICIPALITY:
-            return owner == municipality_id
-        return municipality_of_house(owner) == municipality_id
-    return False
+            return EVERYTHING if owner == municipality_id else NOTHING
+        if kind == RESIDENT and owner:
+            return municipality_visibility(spans_of_house(owner), municipality_id)
+    return NOTHING
+
+
+def account_visibility(
+    account: str, *, role: str, house_id: str | None, municipality_id: str | None, spans_of_house: SpansOfHouse,
+) -> Visibility:
+    """The event times of an account's postings the caller may see.
+
+    Resident: its own accounts; municipality: its own accounts, and a house's accounts during its
+    membership spans of that house's channel (the same rule as the entries); GSA: every account, all of it.
+    """
+    if role == GSA:
+        return EVERYTHING
+    kind, owner = account_owner(account)
+    if owner is None:
+        return NOTHING
+    if role == RESIDENT:
+        return EVERYTHING if kind == RESIDENT and owner == house_id else NOTHING
+    if role == MUNICIPALITY and municipality_id:
+        if kind == MUNICIPALITY:
+            return EVERYTHING if owner == municipality_id else NOTHING
+        return municipality_visibility(spans_of_house(owner), municipality_id)
+    return NOTHING
+
+
+def may_see_account(
+    account: str, *, role: str, house_id: str | None, municipality_id: str | None, spans_of_house: SpansOfHouse,
+) -> bool:
+    """Resident: its own accounts; municipality: its own and those of every house it was ever the
+    municipality of (their postings of its spans only, `account_visibility`); GSA: every account."""
+    return not account_visibility(account, role=role, house_id=house_id, municipality_id=municipality_id,
+                                  spans_of_house=spans_of_house).nothing

@@ -17,6 +17,8 @@ from energychain_witness.domain import Posting
 HEADS_PAGE = 10_000  # most heads-log leaves one request may ask for
 ENTRIES_PAGE = 1_000  # most channel entries per page
 CHANNELS_PAGE = 1_000  # most channels per page of GET /channels
+PROOF_SEQS = 1_000  # most seqs per GET /channels/{c}/proofs
+PROOF_SEQS_CHARS = 20_000  # longest 'seqs' parameter the ledger takes
 
 
 class LedgerError(Exception):
@@ -191,6 +193,23 @@ class LedgerClient:
             if len(rows) < limit or rows[-1][0] <= cursor:
                 break
             cursor = rows[-1][0]
+        return out
+
+    async def proofs(self, channel: str, seqs: list[int], checkpoint: int) -> list[dict[str, Any]]:
+        """``GET /channels/{c}/proofs?seqs=&checkpoint=``: inclusion proofs of these seqs in the channel's head of
+        checkpoint ``checkpoint``, one bundle per request (at most 1,000 seqs each)."""
+        out: list[dict[str, Any]] = []
+        path = f"/channels/{quote(channel, safe=':')}/proofs"
+        chunk: list[int] = []
+        chars = 0
+        for seq in [*seqs, None]:
+            if chunk and (seq is None or len(chunk) == PROOF_SEQS or chars + len(str(seq)) + 1 > PROOF_SEQS_CHARS):
+                out.append(await self.request("GET", "/channels/{c}/proofs", path, params={
+                    "seqs": ",".join(map(str, chunk)), "checkpoint": checkpoint}))
+                chunk, chars = [], 0
+            if seq is not None:
+                chunk.append(seq)
+                chars += len(str(seq)) + 1
         return out
 
     async def visible_accounts(self) -> list[str]:

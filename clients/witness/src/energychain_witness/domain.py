@@ -11,8 +11,9 @@ import base64
 import binascii
 import json
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 
 from energychain_shared.tlog import merkle, note
 from energychain_shared.tlog.heads import blinded_channel_id, head_leaf_data
@@ -313,18 +314,24 @@ def channel_transitions(
     return transitions, by_channel
 
 
-def collapse_transitions(transitions: Sequence[Transition]) -> list[Transition]:
+def collapse_transitions(transitions: Sequence[Transition], *, keep: Collection[str] = ()) -> list[Transition]:
     """One transition per channel, from its head before the round to its last head in the round.
 
     For a member channel this is all step 5 needs a proof for: step 6 recomputes the root of
-    every head in between from the entries, each a prefix of the last.
+    every head in between from the entries, each a prefix of the last. ``keep``: blinded ids of
+    channels read in part (membership by date), whose heads no entries recompute: each of their
+    transitions stays, to be proved like the auditor proves them.
     """
     first: dict[str, Transition] = {}
     last: dict[str, Transition] = {}
+    kept: list[Transition] = []
     for t in transitions:
+        if t.blinded_id in keep:
+            kept.append(t)
+            continue
         first.setdefault(t.blinded_id, t)
         last[t.blinded_id] = t
-    return [replace(last[k], old_size=f.old_size, old_root=f.old_root) for k, f in first.items()]
+    return [*(replace(last[k], old_size=f.old_size, old_root=f.old_root) for k, f in first.items()), *kept]
 
 
 def check_transition(transition: Transition, proof: Sequence[str]) -> None:
@@ -373,6 +380,7 @@ class Entry:
     entry_id: str
     leaf: bytes
     transfers: tuple[Transfer, ...]
+    occurred_at: str | None = None  # its event time as the entry bytes give it (membership by date reads it)
 
 
 def parse_entry(channel: str, seq: int, text: str) -> Entry:
@@ -387,12 +395,14 @@ def parse_entry(channel: str, seq: int, text: str) -> Entry:
             Transfer(str(t["debit_account"]), str(t["credit_account"]), int(t["amount_cents"]))
             for t in value.get("transfers") or ()
         )
+        occurred_at = value.get("occurred_at")
     except (ValueError, TypeError, KeyError, AttributeError) as error:
         raise Refused(ENTRIES_MISMATCH, f"{where}: not a ledger entry ({type(error).__name__}: {error})") from None
     if not isinstance(channels, list) or channel not in channels:
         raise Refused(ENTRIES_MISMATCH, f"{where}: entry {entry_id} does not name channel {channel} "
                                         f"among its channels {channels!r:.200}")
-    return Entry(channel, seq, entry_id, merkle.leaf_hash(data), transfers)
+    return Entry(channel, seq, entry_id, merkle.leaf_hash(data), transfers,
+                 occurred_at if isinstance(occurred_at, str) else None)
 
 
 def apply_entries(
@@ -531,22 +541,208 @@ def audit_ranges(size: int, cursor: int, budget: int) -> tuple[list[tuple[int, i
 
 
 def check_audit(
-    channel: str, first: int, last: int, served: Sequence[tuple[int, str]], stored: Mapping[int, tuple[bytes, str]],
+    channel: str, first: int, last: int, served: Sequence[tuple[int, str]],
+    stored: Mapping[int, tuple[bytes, str] | tuple[bytes, str, str | None]], *, spans: Spans = None,
 ) -> None:
     """Step 6: the entries ``first..last`` the ledger serves now have the leaves the witness stored when it
-    read them."""
+    read them.
+
+    ``stored``: seq -> (leaf, entry id[, event time]). On a channel read in part (``spans``, membership by
+    date) an entry the witness read before it learned a move, whose event time is outside its spans now,
+    is no longer served to it: that is no mismatch (the channel's consistency proofs keep its leaf in the
+    tree); one inside its spans must still be served.
+    """
     by_seq = {seq: text for seq, text in served if first <= seq <= last}
     for seq in range(first, last + 1):
-        leaf, entry_id = stored.get(seq, (None, "?"))
+        leaf, entry_id, *more = stored.get(seq, (None, "?"))
         if leaf is None:
             continue  # not one the witness has read (it keeps every entry it has read, so: none)
         text = by_seq.get(seq)
+        if text is None and not in_spans(spans, more[0] if more else None):
+            continue  # outside the witness's membership now: taken on the strength of the proofs
         if text is None:
             raise Refused(AUDIT_MISMATCH, f"channel {channel} seq {seq} (entry {entry_id}): the ledger no longer "
                                           f"serves it")
         if merkle.leaf_hash(text.encode()) != leaf:
             raise Refused(AUDIT_MISMATCH, f"channel {channel} seq {seq} (entry {entry_id}): the ledger now serves "
                                           f"other bytes than when the witness read it")
+
+
+# ---------------------------------------------------------------- membership by date
+
+
+@dataclass(frozen=True, slots=True)
+class Span:
+    """The caller is a member of a resident channel for the event times in [start, end) (None: open)."""
+
+    start: datetime | None = None
+    end: datetime | None = None
+
+    def covers(self, at: datetime) -> bool:
+        return (self.start is None or at >= self.start) and (self.end is None or at < self.end)
+
+
+# The part of a channel the witness may read: None is the whole channel; otherwise the event times of its
+# spans (a municipality's membership of a resident channel after a move; empty: none).
+Spans = tuple[Span, ...] | None
+
+
+def event_time(text: object) -> datetime | None:
+    """An ISO 8601 instant with its offset (an entry's ``occurred_at``, a span bound); None when it is not one."""
+    if not isinstance(text, str):
+        return None
+    try:
+        at = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return at if at.utcoffset() is not None else None
+
+
+def parse_memberships(channel: str, served: object) -> Spans:
+    """The caller's spans of a channel from `GET /channels`'s ``memberships``.
+
+    None or absent (not a resident channel): the whole channel; a span open at both ends among them (a
+    house that never moved): the whole channel too, checked as every channel was before membership by
+    date. Otherwise the spans, the channel being read in part. A malformed answer is `unprovable`.
+    """
+    if served is None:
+        return None
+    if not isinstance(served, list):
+        raise Refused(UNPROVABLE, f"channel {channel}: memberships {served!r:.200} is not a list")
+    spans = []
+    for item in served:
+        bounds = []
+        for key in ("member_from", "member_until"):
+            value = item.get(key) if isinstance(item, Mapping) else "?"
+            at = None if value is None else event_time(value)
+            if value is not None and at is None:
+                raise Refused(UNPROVABLE, f"channel {channel}: membership {item!r:.200}: {key} is not an instant")
+            bounds.append(at)
+        start, end = bounds
+        if start is not None and end is not None and start >= end:
+            raise Refused(UNPROVABLE, f"channel {channel}: membership {item!r:.200} is empty")
+        spans.append(Span(start, end))
+    if any(s.start is None and s.end is None for s in spans):
+        return None
+    return tuple(spans)
+
+
+def member_spans(served: Sequence[Mapping[str, object]]) -> dict[str, Spans]:
+    """Each channel `GET /channels` lists -> the part of it the caller reads (`parse_memberships`)."""
+    return {str(item.get("channel")): parse_memberships(str(item.get("channel")), item.get("memberships"))
+            for item in served}
+
+
+def in_spans(spans: Spans, occurred_at: str | None) -> bool:
+    """Whether an entry with this event time is one the caller reads: every entry of a whole channel; of a
+    channel read in part, one whose event time is inside one of its spans (an unknown time: not known to be)."""
+    if spans is None:
+        return True
+    at = event_time(occurred_at)
+    return at is not None and any(s.covers(at) for s in spans)
+
+
+def reads_whole(channel: ChannelState, spans: Spans) -> bool:
+    """Whether step 6 recomputes this member channel's heads from all its entries, as before membership by
+    date: the witness reads all of it (``spans`` None) and its compact range is at the channel's head.
+    Otherwise it checks the channel in part (`apply_entries_in_spans`)."""
+    return spans is None and channel.frontier is not None and channel.frontier.size == channel.size
+
+
+def apply_entries_in_spans(
+    state: ChannelState, heads: Sequence[Head], entries: Sequence[Entry], bundles: Sequence[Mapping[str, object]],
+    *, spans: Spans,
+) -> tuple[ChannelState, list[Entry]]:
+    """Step 6 for a member channel the witness reads in part (membership by date): the new entries it can
+    read are exactly the leaves at their seqs of the round's last head of the channel.
+
+    ``entries``: what `GET /channels/{c}/entries` served after the previous size (parsed); those past the
+    last head are left for the next round. ``bundles``: `GET /channels/{c}/proofs?seqs=&checkpoint=` of
+    their seqs in the checkpoint being checked: proved against that same head, each entry's proof must give
+    its root from the leaf of the bytes `/entries` served (and `/proofs` must serve the same bytes). The
+    entries outside the witness's spans are not served to it: the consistency proofs of step 5 (every head
+    of such a channel, none collapsed) prove the growth append-only, and they are taken on the strength of
+    those proofs, never as a mismatch. With ``spans`` None (the whole channel, but no compact range of it
+    to extend), every seq must be served. The witness keeps no compact range of such a channel.
+    """
+    assert state.name is not None, "a member channel"
+    channel = state.name
+    if not heads:
+        return state.copy(), []
+    target = heads[-1]
+    taken: list[Entry] = []
+    for entry in entries:
+        if entry.seq > target.size:
+            break
+        after = taken[-1].seq if taken else state.size
+        if entry.channel != channel or entry.seq <= after:
+            raise Refused(ENTRIES_MISMATCH, f"channel {channel}: ledger served seq {entry.seq} after seq {after}")
+        if spans is None and entry.seq != after + 1:
+            raise Refused(ENTRIES_MISMATCH, f"channel {channel}: ledger served seq {entry.seq} where seq "
+                                            f"{after + 1} was due")
+        taken.append(entry)
+    if spans is None and (taken[-1].seq if taken else state.size) != target.size:
+        raise Refused(ENTRIES_MISMATCH, f"channel {channel}: ledger served entries up to seq "
+                                        f"{taken[-1].seq if taken else state.size}, its head {target.index} has "
+                                        f"size {target.size}")
+    proved: dict[int, tuple[bytes, list[bytes]]] = {}
+    for bundle in bundles:
+        head = bundle.get("head")
+        try:
+            index, size, root = int(head["index"]), int(head["size"]), str(head["root"])  # type: ignore[index]
+        except (KeyError, TypeError, ValueError):
+            raise Refused(UNPROVABLE, f"channel {channel}: proofs without the channel's head ({head!r:.200})") from None
+        if (index, size, unb64(root, what=f"channel {channel} proved head", reason=ENTRIES_MISMATCH)) != \
+                (target.index, target.size, target.root):
+            raise Refused(ENTRIES_MISMATCH, f"channel {channel}: entries proved against head {index} of size "
+                                            f"{size}, the checkpoint's last head of the channel is {target.index} "
+                                            f"of size {target.size} with another root or index")
+        for item in bundle.get("entries") or ():  # type: ignore[union-attr]
+            try:
+                seq, text, proof = int(item["seq"]), str(item["entry"]), list(item["proof"])
+            except (KeyError, TypeError, ValueError):
+                raise Refused(UNPROVABLE, f"channel {channel}: malformed proved entry {item!r:.200}") from None
+            what = f"channel {channel} seq {seq} inclusion proof"
+            proved[seq] = (merkle.leaf_hash(text.encode()), proof_hashes(proof, what=what, reason=ENTRIES_MISMATCH))
+    for entry in taken:
+        found = proved.get(entry.seq)
+        if found is None:
+            raise Refused(UNPROVABLE, f"channel {channel}: no inclusion proof served for seq {entry.seq}")
+        leaf, proof = found
+        if leaf != entry.leaf:
+            raise Refused(ENTRIES_MISMATCH, f"channel {channel} seq {entry.seq}: the proofs route serves other "
+                                            f"bytes than the entries route")
+        if not merkle.verify_inclusion(index=entry.seq - 1, size=target.size, leaf_hash=entry.leaf, proof=proof,
+                                       root=target.root):
+            raise Refused(ENTRIES_MISMATCH, f"channel {channel} seq {entry.seq} (entry {entry.entry_id}): its "
+                                            f"leaf is not leaf {entry.seq} of head {target.index} (size "
+                                            f"{target.size}, root {b64(target.root)})")
+    new = state.copy()
+    new.size, new.root, new.frontier = target.size, target.root, None
+    return new, taken
+
+
+def account_spans(account: str, spans_by_channel: Mapping[str, Spans]) -> Spans:
+    """The event times of an account's postings the caller reads: a house's accounts (``resident:<h>:...``)
+    those of its channel's spans (the ledger's rule for entries and postings is the same); any other
+    account, or a house whose channel the caller does not follow, all of it."""
+    parts = account.split(":")
+    if len(parts) >= 3 and parts[0] == "resident":
+        return spans_by_channel.get(f"resident:{parts[1]}")
+    return None
+
+
+def seen_in_spans(
+    seen: Mapping[str, Sequence[Transfer]], event_times: Mapping[str, str | None], spans: Spans,
+) -> dict[str, Sequence[Transfer]]:
+    """The seen entries whose postings the caller reads on an account with these spans (`check_postings`'s
+    ``seen``): all of them on an account it reads whole, else those whose event time is inside its spans.
+    An entry the witness read before it learned a move is not expected among the postings outside its
+    spans."""
+    if spans is None:
+        return dict(seen)
+    return {entry_id: transfers for entry_id, transfers in seen.items()
+            if in_spans(spans, event_times.get(entry_id))}
 
 
 # ---------------------------------------------------------------- step 7

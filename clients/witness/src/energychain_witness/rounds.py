@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from energychain_shared.tlog import note
+from energychain_shared.tlog import merkle, note
 
 from energychain_witness import domain, metrics
 from energychain_witness.client import LedgerClient, LedgerError, LedgerUnreachable
@@ -35,6 +35,16 @@ COSIGNED = "cosigned"
 UNCHANGED = "unchanged"
 REFUSED = "refused"
 EMPTY = "empty"  # the ledger has no checkpoint yet (nothing was appended)
+
+
+class MembershipsChanged(LedgerError):
+    """The caller's memberships (`GET /channels`) changed while a round that refused ran: the ledger read a
+    move meanwhile, so what it served was filtered by two memberships. Not a refusal: the round fails and
+    the next one checks again."""
+
+    def __init__(self) -> None:
+        super().__init__("GET /channels", 409, "the memberships changed during the round; the next round checks "
+                                               "again")
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,31 +211,63 @@ class Witness:
         heads = [domain.parse_head(h) for h in served_heads]
         frontier = domain.extend_heads(state, checkpoint, heads)
         # 5. Every watched channel's head extends its previous one.
-        channels, watched = state.channels, set(state.channels)
-        if self.mode == MEMBER:
-            channels, watched = domain.check_member_channels(state, await self._served(client.channels()))
-            for gone in sorted(channels[k].name or k for k in set(channels) - watched):
-                log.warning("channel no longer listed for this login; not followed", extra={"channel": gone})
-        transitions, by_channel = domain.channel_transitions({k: channels[k] for k in watched}, heads,
-                                                             watch_all=self.mode == AUDITOR)
-        if self.mode == MEMBER:
-            transitions = domain.collapse_transitions(transitions)
-        await self._check_transitions([t for t in transitions if t.needs_proof])
         if self.mode == AUDITOR:
-            return domain.accept(state, checkpoint, frontier, domain.apply_heads(channels, by_channel))
+            transitions, by_channel = domain.channel_transitions(state.channels, heads, watch_all=True)
+            await self._check_transitions([t for t in transitions if t.needs_proof])
+            return domain.accept(state, checkpoint, frontier, domain.apply_heads(state.channels, by_channel))
+        listed = await self._served(client.channels())
+        channels, watched = domain.check_member_channels(state, listed)
+        spans = domain.member_spans(listed)  # by channel name; None: read whole
+        try:
+            return await self._check_member(state, checkpoint, frontier, heads, channels, watched, spans)
+        except Refused as refusal:
+            # A move read by the ledger during the round filters its answers by two memberships: ask again.
+            try:
+                again = domain.member_spans(await self._served(client.channels()))
+            except Refused:
+                raise refusal from None
+            if again != spans:
+                raise MembershipsChanged() from None
+            raise
+
+    async def _check_member(
+        self, state: domain.WitnessState, checkpoint: domain.SignedCheckpoint, frontier: merkle.Frontier,
+        heads: list[domain.Head], channels: dict[str, domain.ChannelState], watched: set[str],
+        spans: dict[str, domain.Spans],
+    ) -> domain.Accepted:
+        """Steps 5 and 6 of a member witness. A channel it reads in part (membership by date: a municipality's
+        resident channel after a move) has each new head proved by consistency, and its entries that the
+        witness can read proved at their seqs in the last one (`domain.apply_entries_in_spans`); every other
+        channel's entries recompute every new head (`domain.apply_entries`)."""
+        client = self.client
+        for gone in sorted(channels[k].name or k for k in set(channels) - watched):
+            log.warning("channel no longer listed for this login; not followed", extra={"channel": gone})
+        in_part = {k for k in watched
+                   if not domain.reads_whole(channels[k], spans.get(channels[k].name or ""))}
+        transitions, by_channel = domain.channel_transitions({k: channels[k] for k in watched}, heads,
+                                                             watch_all=False)
+        transitions = domain.collapse_transitions(transitions, keep=in_part)
+        await self._check_transitions([t for t in transitions if t.needs_proof])
         # 6. A member reads the new entries, their postings, and re-reads older entries.
         new_channels = {k: c.copy() for k, c in channels.items()}
         entries: list[domain.Entry] = []
         for blinded, channel_heads in by_channel.items():
             channel = channels[blinded]
             assert channel.name is not None
-            served = await self._served(client.entries(channel.name, channel.size + 1, channel_heads[-1].size))
+            last = channel_heads[-1].size
+            served = await self._served(client.entries(channel.name, channel.size + 1, last))
             parsed = [domain.parse_entry(channel.name, seq, text) for seq, text in served]
-            new_channels[blinded], taken = domain.apply_entries(channel, channel_heads, parsed)
+            if blinded in in_part:
+                seqs = [e.seq for e in parsed if channel.size < e.seq <= last]
+                bundles = await self._served(client.proofs(channel.name, seqs, checkpoint.size)) if seqs else []
+                new_channels[blinded], taken = domain.apply_entries_in_spans(
+                    channel, channel_heads, parsed, bundles, spans=spans.get(channel.name))
+            else:
+                new_channels[blinded], taken = domain.apply_entries(channel, channel_heads, parsed)
             entries.extend(taken)
         domain.check_same_entries(entries, self.store.leaves_of_entries(e.entry_id for e in entries))
-        account_cursor = await self._compare_postings(state, entries)
-        await self._audit(state, new_channels, watched)
+        account_cursor = await self._compare_postings(state, entries, spans)
+        await self._audit(state, new_channels, watched, spans)
         return domain.accept(state, checkpoint, frontier, new_channels, account_cursor=account_cursor,
                              entries=entries)
 
@@ -243,7 +285,8 @@ class Witness:
                 raise proof
             domain.check_transition(transition, proof)
 
-    async def _compare_postings(self, state: domain.WitnessState, entries: list[domain.Entry]) -> str:
+    async def _compare_postings(self, state: domain.WitnessState, entries: list[domain.Entry],
+                                spans: dict[str, domain.Spans]) -> str:
         touched = {a for e in entries for t in e.transfers for a in (t.debit_account, t.credit_account)}
         visible = await self._served(self.client.visible_accounts())
         accounts, cursor = domain.accounts_to_compare(visible, touched, cursor=state.account_cursor,
@@ -257,11 +300,16 @@ class Witness:
             seen.update({entry_id: transfers for entry_id, transfers in new.items()
                          if entry_id in named or any(account in (t.debit_account, t.credit_account)
                                                      for t in transfers)})
+            part = domain.account_spans(account, spans)
+            if part is not None:  # a house's account read in part: its postings of the witness's spans
+                times = self.store.event_times(seen)
+                times.update({e.entry_id: e.occurred_at for e in entries if e.entry_id in seen})
+                seen = domain.seen_in_spans(seen, times, part)
             domain.check_postings(account, postings, seen)
         return cursor
 
     async def _audit(self, state: domain.WitnessState, new_channels: dict[str, domain.ChannelState],
-                     watched: set[str]) -> None:
+                     watched: set[str], spans: dict[str, domain.Spans]) -> None:
         """The rolling audit: up to ``audit_entries`` older entries per member channel, from its cursor."""
         for blinded, channel in state.channels.items():
             if channel.name is None or channel.size == 0 or blinded not in watched:
@@ -270,7 +318,8 @@ class Witness:
             for first, last in ranges:
                 served = await self._served(self.client.entries(channel.name, first, last))
                 domain.check_audit(channel.name, first, last, served,
-                                   self.store.stored_leaves(channel.name, first, last))
+                                   self.store.stored_leaves(channel.name, first, last),
+                                   spans=spans.get(channel.name))
             new_channels[blinded].audit_cursor = cursor
 
     async def _served(self, call: Awaitable[T]) -> T:

@@ -54,12 +54,13 @@ CREATE TABLE IF NOT EXISTS channels (
     frontier BLOB,
     audit_cursor INTEGER NOT NULL DEFAULT 0
 );
--- The leaf of every member-channel entry the witness has read.
+-- The leaf of every member-channel entry the witness has read, with its event time (membership by date).
 CREATE TABLE IF NOT EXISTS entries (
     channel TEXT NOT NULL,
     seq INTEGER NOT NULL,
     entry_id TEXT NOT NULL,
     leaf BLOB NOT NULL,
+    occurred_at TEXT,
     PRIMARY KEY (channel, seq)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS entries_by_entry_id ON entries (entry_id);
@@ -153,6 +154,9 @@ class Store:
             connection.execute("PRAGMA synchronous=FULL")  # a committed cosignature survives a power cut
             connection.execute("PRAGMA foreign_keys=ON")
             connection.executescript(SCHEMA)
+            columns = {row[1] for row in connection.execute("PRAGMA table_info(entries)")}
+            if "occurred_at" not in columns:  # a store from before membership by date: the column is added
+                connection.execute("ALTER TABLE entries ADD COLUMN occurred_at TEXT")
             version = connection.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
             if version is None:
                 connection.execute("INSERT INTO meta VALUES ('schema_version', ?)", (SCHEMA_VERSION,))
@@ -259,8 +263,8 @@ class Store:
                   None if c.frontier is None else pack_hashes(c.frontier.hashes), c.audit_cursor)
                  for c in state.channels.values()],
             )
-            db.executemany("INSERT INTO entries (channel, seq, entry_id, leaf) VALUES (?, ?, ?, ?)",
-                           [(e.channel, e.seq, e.entry_id, e.leaf) for e in accepted.entries])
+            db.executemany("INSERT INTO entries (channel, seq, entry_id, leaf, occurred_at) VALUES (?, ?, ?, ?, ?)",
+                           [(e.channel, e.seq, e.entry_id, e.leaf, e.occurred_at) for e in accepted.entries])
             db.executemany(
                 "INSERT OR IGNORE INTO transfers (entry_id, transfer_index, debit_account, credit_account,"
                 " amount_cents) VALUES (?, ?, ?, ?, ?)",
@@ -276,13 +280,26 @@ class Store:
 
     # ------------------------------------------------------------ what the checks look up
 
-    def stored_leaves(self, channel: str, first: int, last: int) -> dict[int, tuple[bytes, str]]:
-        """Seq -> (leaf, entry id) of a member channel's entries ``first..last`` the witness has read."""
+    def stored_leaves(self, channel: str, first: int, last: int) -> dict[int, tuple[bytes, str, str | None]]:
+        """Seq -> (leaf, entry id, event time) of a member channel's entries ``first..last`` the witness has read
+        (the event time is None for an entry read by a witness from before membership by date)."""
         rows = self.connection.execute(
-            "SELECT seq, leaf, entry_id FROM entries WHERE channel = ? AND seq BETWEEN ? AND ?",
+            "SELECT seq, leaf, entry_id, occurred_at FROM entries WHERE channel = ? AND seq BETWEEN ? AND ?",
             (channel, first, last),
         )
-        return {seq: (bytes(leaf), entry_id) for seq, leaf, entry_id in rows}
+        return {seq: (bytes(leaf), entry_id, occurred_at) for seq, leaf, entry_id, occurred_at in rows}
+
+    def event_times(self, entry_ids: Iterable[str]) -> dict[str, str | None]:
+        """The event time of each of these entry ids that the witness has read (None: not kept)."""
+        found: dict[str, str | None] = {}
+        for chunk in _chunks(sorted(set(entry_ids))):
+            marks = ",".join("?" * len(chunk))
+            for entry_id, occurred_at in self.connection.execute(
+                f"SELECT entry_id, occurred_at FROM entries WHERE entry_id IN ({marks})", chunk
+            ):
+                if found.get(entry_id) is None:
+                    found[entry_id] = occurred_at
+        return found
 
     def leaves_of_entries(self, entry_ids: Iterable[str]) -> dict[str, bytes]:
         """The leaf the witness holds for each of these entry ids it has read."""

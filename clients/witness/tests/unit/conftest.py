@@ -12,6 +12,7 @@ import json
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from urllib.parse import unquote
 
 import httpx
@@ -28,6 +29,7 @@ from energychain_witness.store import Store
 
 ORIGIN = "test.local/ledger"
 WITNESS = "witness-test"
+T0 = "2026-01-01T00:00:00+00:00"  # the event time of the entries, unless a test gives another
 
 
 def b64(data: bytes) -> str:
@@ -70,6 +72,9 @@ class FakeLedger:
         self.witnesses: dict[str, object] = {}
         self.postings: dict[str, list[dict]] = {}
         self.hidden_accounts: set[str] = set()
+        # Membership by date: channel -> the login's spans ({"municipality_id", "member_from", "member_until"}),
+        # served on /channels; its entries, proofs and the house's postings are filtered by them.
+        self.memberships: dict[str, list[dict]] = {}
         self.newest: int = 0
         self.count = 0
         self.submitted: list[tuple[int, str]] = []
@@ -93,20 +98,21 @@ class FakeLedger:
                 self.members.add(name)
         return self.channels[name]
 
-    def entry(self, channels: list[str], transfers: list[dict] = ()) -> bytes:
+    def entry(self, channels: list[str], transfers: list[dict] = (), at: str = T0) -> bytes:
         self.count += 1
         return canonical_json({
             "body": {"n": self.count, "note": "é"}, "channels": channels, "entry_id": f"e-{self.count:05d}",
-            "kind": "invoice" if transfers else "meter_reading", "occurred_at": "2026-01-01T00:00:00+00:00",
+            "kind": "invoice" if transfers else "meter_reading", "occurred_at": at,
             "producer": "billing" if transfers else "meter-ingest", "transfers": list(transfers),
         })
 
-    def append(self, *batch: tuple[list[str], list[dict]] | list[str]) -> int:
-        """Commit one batch of entries (channels[, transfers]); returns the new checkpoint size."""
+    def append(self, *batch: tuple[list[str], list[dict]] | list[str], at: str = T0) -> int:
+        """Commit one batch of entries (channels[, transfers]) of event time ``at``; returns the new checkpoint
+        size."""
         changed = []
         for item in batch:
             channels, transfers = (item, []) if isinstance(item, list) else item
-            data = self.entry(channels, transfers)
+            data = self.entry(channels, transfers, at)
             entry_id = json.loads(data)["entry_id"]
             for name in channels:
                 self.channel(name).entries.append(data)
@@ -117,7 +123,7 @@ class FakeLedger:
                                         (t["credit_account"], -t["amount_cents"])):
                     self.postings.setdefault(account, []).append({
                         "entry_id": entry_id, "transfer_index": index, "amount_cents": amount,
-                        "event_time": "2026-01-01T00:00:00+00:00", "memo": ""})
+                        "event_time": at, "memo": ""})
         for name in sorted(changed):
             self.append_head(name)
         return self.add_checkpoint()
@@ -143,6 +149,24 @@ class FakeLedger:
 
     def register(self, name: str, public_key) -> None:
         self.witnesses[name] = public_key
+
+    def visible(self, channel: str, occurred_at: str) -> bool:
+        """Whether the login reads an entry (or a posting) of this channel and event time (its spans)."""
+        spans = self.memberships.get(channel)
+        if spans is None:
+            return True
+        at = datetime.fromisoformat(occurred_at)
+        return any((s["member_from"] is None or at >= datetime.fromisoformat(s["member_from"]))
+                   and (s["member_until"] is None or at < datetime.fromisoformat(s["member_until"])) for s in spans)
+
+    def head_at(self, name: str, log_size: int) -> tuple[int, int, bytes] | None:
+        """(index, size, root) of a channel's last head in the log of heads of ``log_size``."""
+        blinded = bytes.fromhex(self.channels[name].blinded_id)
+        for index in range(min(log_size, len(self.heads)) - 1, -1, -1):
+            data = self.heads[index]
+            if data[1:33] == blinded:
+                return index, int.from_bytes(data[33:41], "big"), data[41:]
+        return None
 
     # ------------------------------------------------------------ serving
 
@@ -232,7 +256,27 @@ class FakeLedger:
             return httpx.Response(200, json=[{
                 "channel": n, "kind": n.split(":")[0], "municipality_id": "parlier",
                 "blinded_id": self.channels[n].blinded_id, "salt": self.channels[n].salt.hex(),
-                "size": len(self.channels[n].entries), "root": b64(self.channels[n].root())} for n in names])
+                "size": len(self.channels[n].entries), "root": b64(self.channels[n].root()),
+                **({"memberships": self.memberships[n]} if n in self.memberships else {})} for n in names])
+        if path.startswith("/channels/") and path.endswith("/proofs"):
+            name = path[len("/channels/"):-len("/proofs")]
+            if name not in self.members:
+                return httpx.Response(403, json={"detail": f"not a member of channel {name!r}"})
+            channel, seqs = self.channels[name], [int(x) for x in q["seqs"].split(",")]
+            hidden = [s for s in seqs if s <= len(channel.entries)
+                      and not self.visible(name, json.loads(channel.entries[s - 1])["occurred_at"])]
+            if hidden:
+                return httpx.Response(403, json={"detail": f"entries {hidden} are outside your membership"})
+            index, size, root = self.head_at(name, int(q["checkpoint"]))
+            rows = [{"seq": s, "entry": channel.entries[s - 1].decode(),
+                     "proof": [b64(p) for p in merkle.inclusion_proof(s - 1, size, channel.leaves(size))]}
+                    for s in seqs if s <= size]
+            if self.serve_entries is not None:  # the same stored bytes as /entries serves
+                rows = self.serve_entries(name, rows)
+            return httpx.Response(200, json={
+                "channel": name, "blinded_id": channel.blinded_id, "head": {"index": index, "size": size,
+                                                                            "root": b64(root)},
+                "entries": rows, "pending": [s for s in seqs if s > size]})
         if path.startswith("/channels/") and path.endswith("/entries"):
             name = path[len("/channels/"):-len("/entries")]
             if name not in self.members:
@@ -240,7 +284,8 @@ class FakeLedger:
             cursor, limit = int(q.get("cursor", 0)), int(q.get("limit", 100))
             assert limit <= 1000
             rows = [{"seq": seq, "entry_id": json.loads(e)["entry_id"], "entry": e.decode()}
-                    for seq, e in enumerate(self.channels[name].entries, start=1)][cursor:cursor + limit]
+                    for seq, e in enumerate(self.channels[name].entries, start=1)
+                    if seq > cursor and self.visible(name, json.loads(e)["occurred_at"])][:limit]
             if self.serve_entries is not None:
                 rows = self.serve_entries(name, rows)
             next_cursor = rows[-1]["seq"] if len(rows) == limit else None
@@ -253,7 +298,8 @@ class FakeLedger:
             account = path[len("/accounts/"):-len("/postings")]
             if account in self.hidden_accounts:
                 return httpx.Response(403, json={"detail": "not visible"})
-            rows = [dict(p) for p in self.postings.get(account, [])]
+            house = ":".join(account.split(":")[:2])
+            rows = [dict(p) for p in self.postings.get(account, []) if self.visible(house, p["event_time"])]
             if self.serve_postings is not None:
                 rows = self.serve_postings(account, rows)
             return httpx.Response(200, json=rows)

@@ -494,3 +494,84 @@ async def test_a_channel_the_login_no_longer_reads_is_not_followed_until_it_is_l
     size = ledger.append([H2])
     assert (await witness.round()).size == size  # picks up from its own last head: entries 3 and 4
     assert witness.store.load_state().member_channels()[H2].size == 4
+
+
+# ---------------------------------------------------------------- membership by date
+
+MOVED = "2026-02-01T08:00:00Z"  # h1 moved to another town from this instant (the entries of seed() are before)
+BEFORE_MOVE = [{"municipality_id": "parlier", "member_from": None, "member_until": MOVED}]
+LATE, AFTER = "2026-01-20T00:00:00+00:00", "2026-03-01T00:00:00+00:00"  # event times before / after the move
+
+
+async def test_a_house_that_moved_away_is_checked_in_its_span_and_cosigned(ledger, open_witness):
+    witness = open_witness()
+    seed(ledger)
+    ledger.memberships[H2] = [{"municipality_id": "parlier", "member_from": None, "member_until": None}]
+    assert (await witness.round()).entries_read == 6  # a house that never moved: read whole, as before
+    ledger.memberships[H1] = BEFORE_MOVE
+    ledger.append(invoice(ledger, H1, 300), at=AFTER)  # the new town's: not served to this witness
+    ledger.append([H1], at=LATE)  # late data of before the move: its own
+    size = ledger.append(invoice(ledger, H1, 500), [H2], at=AFTER)
+    ledger.requests.clear()
+    outcome = await witness.round()
+    assert (outcome.status, outcome.size) == ("cosigned", size), outcome
+    assert outcome.entries_read == 1 + 2 + 1  # h1: the late one; the municipality: both invoices; h2: one
+    proofs = [r for r in ledger.requests if r.endswith("/proofs")]
+    assert proofs == [f"GET /channels/{H1}/proofs"]  # h2 never moved: recomputed from its entries
+    # Each of h1's three new heads is proved by consistency (none collapsed); h2's one and the municipality's.
+    assert sum(r == f"GET /log/channels/{ledger.channels[H1].blinded_id}/consistency" for r in ledger.requests) == 3
+    members = witness.store.load_state().member_channels()
+    assert (members[H1].size, members[H1].root, members[H1].frontier) == (6, ledger.channels[H1].root(), None)
+    assert members[H2].frontier.root() == ledger.channels[H2].root()
+    # The next rounds: the rolling audit and the postings of h1's receivable take the move in their stride.
+    size = ledger.append([H2], [H1], at=AFTER)
+    assert (await witness.round()).size == size
+    assert witness.store.refusals() == []
+
+
+async def test_a_house_that_moved_in_is_read_from_the_move_on(ledger, open_witness):
+    witness = open_witness()
+    seed(ledger)
+    ledger.memberships[H1] = [{"municipality_id": "parlier", "member_from": MOVED, "member_until": None}]
+    ledger.members.discard(H1)  # not this town's before the move
+    await witness.round()
+    ledger.members.add(H1)
+    size = ledger.append(invoice(ledger, H1, 300), at=AFTER)
+    outcome = await witness.round()
+    assert (outcome.status, outcome.size) == ("cosigned", size), outcome
+    assert set(witness.store.stored_leaves(H1, 1, 100)) == {4}  # 1..3 are before the move
+
+
+async def test_a_tampered_entry_inside_the_span_is_refused(ledger, open_witness):
+    witness = open_witness()
+    seed(ledger)
+    await witness.round()
+    ledger.memberships[H1] = BEFORE_MOVE
+    ledger.append([H1], at=AFTER)
+    ledger.append([H1], at=LATE)
+
+    def edit(name, rows):  # the entry's bytes changed where the ledger keeps them, its hashes not
+        return [{**r, "entry": r["entry"].replace('"note"', '"NOTE"')} if r["seq"] == 5 else r for r in rows]
+
+    ledger.serve_entries = edit
+    outcome = await witness.round()
+    assert (outcome.status, outcome.reason) == ("refused", "entries_mismatch"), outcome
+    assert f"channel {H1} seq 5" in outcome.detail and "is not leaf 5 of head" in outcome.detail
+
+
+async def test_a_move_read_by_the_ledger_during_a_round_fails_the_round_and_refuses_nothing(ledger, open_witness):
+    witness = open_witness()
+    seed(ledger)
+    await witness.round()
+    ledger.append([H1], at=AFTER)
+
+    def move_now(name, rows):  # the ledger reads the move between the witness's /channels and /entries
+        ledger.memberships[H1] = BEFORE_MOVE
+        return [r for r in rows if ledger.visible(name, json.loads(r["entry"])["occurred_at"])]
+
+    ledger.serve_entries = move_now
+    with pytest.raises(LedgerError, match="memberships changed during the round"):
+        await witness.round()
+    assert witness.store.refusals() == []
+    ledger.serve_entries = None
+    assert (await witness.round()).status == "cosigned"

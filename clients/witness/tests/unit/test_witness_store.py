@@ -92,3 +92,23 @@ def test_refusals_are_kept_newest_first_and_a_repeat_only_counts_up(tmp_path):
         rows = store.refusals()
         assert [(r.reason, r.repeats, r.at, r.last_at) for r in rows] == [("rollback", 1, 3.0, 3.0),
                                                                           ("fork", 2, 1.0, 2.0)]
+
+
+def test_entries_keep_their_event_time_and_an_older_store_gains_the_column(tmp_path):
+    import sqlite3
+
+    path = tmp_path / "state.sqlite"
+    old = sqlite3.connect(path)  # a store from before membership by date: entries without their event time
+    old.executescript("CREATE TABLE entries (channel TEXT NOT NULL, seq INTEGER NOT NULL, entry_id TEXT NOT NULL,"
+                      " leaf BLOB NOT NULL, PRIMARY KEY (channel, seq)) WITHOUT ROWID;"
+                      "INSERT INTO entries VALUES ('resident:h0', 1, 'old', x'00');")
+    old.close()
+    accepted, cosigned = accepted_state(5)
+    accepted = domain.Accepted(accepted.checkpoint, accepted.state, tuple(
+        Entry(e.channel, e.seq, e.entry_id, e.leaf, e.transfers, f"2026-01-0{e.seq}T00:00:00Z")
+        for e in accepted.entries))
+    with Store.open(path) as store:
+        store.commit_round(base_size=0, base_root=merkle.EMPTY_ROOT, accepted=accepted, cosigned=cosigned)
+        assert store.stored_leaves("resident:h1", 2, 2)[2][1:] == ("e2", "2026-01-02T00:00:00Z")
+        assert store.stored_leaves("resident:h0", 1, 1)[1][1:] == ("old", None)
+        assert store.event_times(["e1", "old", "nope"]) == {"e1": "2026-01-01T00:00:00Z", "old": None}

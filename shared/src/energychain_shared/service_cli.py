@@ -14,7 +14,7 @@ from typing import Any
 
 import typer
 
-from energychain_shared.settings import SERVER_KEEP_ALIVE_S, CommonSettings
+from energychain_shared.settings import SERVER_KEEP_ALIVE_S, SERVER_MAX_HEAD_BYTES, CommonSettings
 
 
 def fail(service: str, message: str, code: int = 2) -> None:
@@ -55,13 +55,15 @@ def migrate(settings: CommonSettings, *, service: str, schema: str, package: str
 
 
 def serve(settings: CommonSettings, *, service: str, app: Any, host: str, port: int) -> None:
-    """Serve a FastAPI app with the project's JSON logging, keeping idle connections SERVER_KEEP_ALIVE_S."""
+    """Serve a FastAPI app with the project's JSON logging, keeping idle connections SERVER_KEEP_ALIVE_S and
+    reading request heads up to SERVER_MAX_HEAD_BYTES."""
     import uvicorn
 
     from energychain_shared.observability import configure_logging
 
     configure_logging(service, settings.log_level)
-    uvicorn.run(app, host=host, port=port, log_config=None, timeout_keep_alive=SERVER_KEEP_ALIVE_S)
+    uvicorn.run(app, host=host, port=port, log_config=None, timeout_keep_alive=SERVER_KEEP_ALIVE_S,
+                h11_max_incomplete_event_size=SERVER_MAX_HEAD_BYTES)
 
 
 def run_worker(

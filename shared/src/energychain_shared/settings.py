@@ -23,6 +23,13 @@ REPO_ROOT = Path(__file__).resolve().parents[3]
 # below it too.
 SERVER_KEEP_ALIVE_S = 75
 CLIENT_KEEPALIVE_EXPIRY_S = 60.0
+# The longest request head (request line and headers) every API server reads whole (uvicorn's
+# h11_max_incomplete_event_size), so that the guard (energychain_shared.problems) judges it and answers
+# with a problem naming the input: one string of the guard's 32,768 characters is up to twelve times
+# as long percent-encoded (a 4-byte character is %XX%XX%XX%XX). Under h11's default (16 KiB) a longer
+# head arriving in more than one read was refused with a plain-text 400 and the connection closed
+# while the client was still sending it, so the client saw a reset, not an answer.
+SERVER_MAX_HEAD_BYTES = 1 << 20
 
 
 class CommonSettings(BaseSettings):

@@ -15,7 +15,7 @@ def main(argv: list[str] | None = None) -> None:
     import uvicorn
 
     from energychain_shared.observability import configure_logging
-    from energychain_shared.settings import SERVER_KEEP_ALIVE_S, load_settings
+    from energychain_shared.settings import SERVER_KEEP_ALIVE_S, SERVER_MAX_HEAD_BYTES, load_settings
 
     from energychain_web import SERVICE_NAME
     from energychain_web.app import create_app
@@ -27,7 +27,7 @@ def main(argv: list[str] | None = None) -> None:
         print(f"energychain-web: EC_WEB_DIST_DIR={settings.web_dist_dir} has no index.html: run web/build.sh "
               "(serving a notice until then)", file=sys.stderr)
     uvicorn.run(create_app(settings), host=settings.web_host, port=settings.web_port, log_config=None,
-                timeout_keep_alive=SERVER_KEEP_ALIVE_S)
+                timeout_keep_alive=SERVER_KEEP_ALIVE_S, h11_max_incomplete_event_size=SERVER_MAX_HEAD_BYTES)
 
 
 if __name__ == "__main__":

@@ -8,14 +8,23 @@ the services close them (SERVER_KEEP_ALIVE_S, energychain_shared.settings). A re
 meets a connection the service closed (no answer at all, or a reset) is sent once more on a fresh
 connection when repeating it is harmless: a GET or HEAD, or a request with an Idempotency-Key
 (the service answers a repeated key with the first outcome).
+
+What the guard lets through but cannot be forwarded is refused here, as the guard refuses, with a 400
+problem naming the input (never a 500): a URL that httpx will not build (any one part over 65,536
+characters: a query value within the guard's 32,768 characters grows up to twelvefold when
+percent-encoded). Header values are forwarded as the bytes the browser sent (httpx would refuse
+non-ASCII text).
 """
 
 from __future__ import annotations
 
 import logging
+from urllib.parse import urlencode
 
 import httpx
 from fastapi import APIRouter, HTTPException, Request, Response
+
+from energychain_shared.problems import HOSTILE_INPUT, problem_response
 
 log = logging.getLogger(__name__)
 
@@ -28,9 +37,27 @@ SAFE_METHODS = frozenset({"GET", "HEAD"})
 CLOSED_CONNECTION_ERRORS = (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)
 
 
-def forwarded_headers(headers: dict[str, str] | object) -> dict[str, str]:
-    """The subset of the browser's request headers passed to a service."""
-    return {name: value for name, value in headers.items() if name.lower() in FORWARDED_REQUEST_HEADERS}
+def forwarded_headers(headers: dict[str, str] | object) -> dict[str, bytes]:
+    """The subset of the browser's request headers passed to a service, as the bytes it sent (Starlette reads
+    them as Latin-1; httpx would refuse a non-ASCII value given as text)."""
+    return {name: value.encode("latin-1") for name, value in headers.items()
+            if name.lower() in FORWARDED_REQUEST_HEADERS}
+
+
+def unforwardable(request: Request, service: str, error: httpx.InvalidURL) -> Response:
+    """The 400 problem for a request whose URL httpx will not build for ``service``, naming what to blame: the
+    query parameter with the longest value when the query is at fault, else the path."""
+    params = request.query_params.multi_items()
+    if "query" in str(error) and params:
+        field, location = max(params, key=lambda pair: len(urlencode([pair])))[0][:64], "query"
+    else:
+        field, location = "path", "path"
+    too_long = "too long" in str(error)
+    limit = "; httpx builds no part of a URL over 65,536 characters, percent-encoded" if too_long else ""
+    message = f"cannot be forwarded to {service} ({error}{limit})"
+    return problem_response(400, f"{field}: {message}", field=field,
+                            errors=[{"field": field, "location": location, "message": message}],
+                            type_=HOSTILE_INPUT, instance=request.url.path[:256])
 
 
 def client_header(request: Request) -> dict[str, str]:
@@ -77,13 +104,16 @@ def proxy_router(upstreams: dict[str, str]) -> APIRouter:
             raise HTTPException(404, detail=f"service: no service {service!r} (known: {', '.join(sorted(upstreams))})")
         client: httpx.AsyncClient = request.app.state.http
         fresh: httpx.AsyncClient = request.app.state.http_fresh
-        upstream = client.build_request(
-            request.method,
-            f"{base}/{upstream_path(request.scope, service)}",
-            params=request.query_params.multi_items(),
-            headers={**forwarded_headers(request.headers), **client_header(request)},
-            content=await request.body(),
-        )
+        try:
+            upstream = client.build_request(
+                request.method,
+                f"{base}/{upstream_path(request.scope, service)}",
+                params=request.query_params.multi_items(),
+                headers={**forwarded_headers(request.headers), **client_header(request)},
+                content=await request.body(),
+            )
+        except httpx.InvalidURL as error:  # not an httpx.HTTPError: nothing was sent
+            return unforwardable(request, service, error)
         try:
             answer = await send_once_more_if_closed(client, fresh, upstream)
         except httpx.TimeoutException:

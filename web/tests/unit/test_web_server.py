@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
+
 import httpx
 import pytest
 from fastapi.testclient import TestClient
 
+from energychain_shared.problems import HOSTILE_INPUT
 from energychain_web.app import create_app
 from energychain_web.settings import WebSettings
 
@@ -275,3 +278,125 @@ def test_web_proxy_refuses_hostile_input_itself_and_forwards_none_of_it(dist):
         assert answer.status_code == 400 and answer.headers["content-type"] == "application/problem+json", answer.text
         assert field is None or answer.json()["field"] == field
     assert seen == []
+
+
+async def raw_request(app, method: str, raw_path: str, query: str, headers: tuple[tuple[bytes, bytes], ...] = ()):
+    """One request straight into the ASGI app (its lifespan around it), as a server hands it over: for a URL
+    longer than any httpx client (the test client too) would build. Its status, headers and body."""
+    from urllib.parse import unquote
+
+    sent: list[dict] = []
+
+    async def receive() -> dict:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict) -> None:
+        sent.append(message)
+
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": method, "scheme": "http",
+             "path": unquote(raw_path), "raw_path": raw_path.encode(), "query_string": query.encode(),
+             "root_path": "", "headers": [(b"host", b"testserver"), *headers],
+             "client": ("127.0.0.1", 50000), "server": ("testserver", 80)}
+    async with app.router.lifespan_context(app):
+        await app(scope, receive, send)
+    start = next(m for m in sent if m["type"] == "http.response.start")
+    body = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
+    return start["status"], {k.decode(): v.decode() for k, v in start["headers"]}, body
+
+
+async def test_web_proxy_refuses_a_url_too_long_to_forward_with_a_400_naming_the_input(dist):
+    """The fuzzer's request through /api/ledger/: a `seqs` of 20,006 non-ASCII characters, within the guard's
+    32,768, is 120,000 characters percent-encoded, over the 65,536 httpx builds: a 500 until the proxy said so."""
+    from urllib.parse import quote
+
+    seen: list[httpx.Request] = []
+
+    def service(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(422, json={"detail": "seqs: at most 20000 characters"},
+                              headers={"content-type": "application/problem+json"})
+
+    app = create_app(WebSettings(web_dist_dir=dist), transport=httpx.MockTransport(service))
+    seqs = "dc\u00a0à°\U00098e70\x88\x02bØ¾Í<\x02Ì\U00085e2c" + "õ" * 19990
+    query = f"seqs={quote(seqs)}&checkpoint=false"
+    assert len(seqs) == 20006 and len(query) > 65_536
+    status, headers, body = await raw_request(app, "GET", "/api/ledger/channels/municipality%3Areedley/proofs", query)
+    problem = json.loads(body)
+    assert status == 400 and headers["content-type"] == "application/problem+json", body
+    assert problem["type"] == HOSTILE_INPUT and problem["field"] == "seqs"
+    assert problem["errors"] == [{"field": "seqs", "location": "query", "message": problem["errors"][0]["message"]}]
+    assert "cannot be forwarded to ledger" in problem["detail"]
+
+    path = "/api/ledger/channels/" + quote("õ" * 11_000, safe="") + "/entries"
+    status, headers, body = await raw_request(app, "GET", path, "")
+    assert status == 400 and json.loads(body)["field"] == "path", body
+    assert seen == []
+
+    # A long query that httpx does build still reaches the service, whose answer comes back.
+    status, _, body = await raw_request(app, "GET", "/api/ledger/channels/gsa/proofs",
+                                        "seqs=" + ",".join(str(n) for n in range(5000)))
+    assert status == 422 and len(seen) == 1 and len(seen[0].url.query) > 20_000
+
+
+async def test_web_proxy_forwards_a_non_ascii_header_value_as_the_bytes_sent(dist):
+    """Starlette reads header values as Latin-1; given back as text httpx refused them (ASCII only): a 500."""
+    seen: list[httpx.Request] = []
+
+    def service(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, json={})
+
+    app = create_app(WebSettings(web_dist_dir=dist), transport=httpx.MockTransport(service))
+    status, _, body = await raw_request(app, "GET", "/api/ledger/log/key", "",
+                                        headers=((b"accept", b"\xe9t\xe9"), (b"idempotency-key", b"cl\xc3\xa9-1")))
+    assert status == 200, body
+    forwarded = [(name.lower(), value) for name, value in seen[0].headers.raw]
+    assert (b"accept", b"\xe9t\xe9") in forwarded and (b"idempotency-key", b"cl\xc3\xa9-1") in forwarded
+
+
+def test_web_server_reads_a_long_request_head_whole_and_its_proxy_answers_a_problem(dist, monkeypatch, tmp_path):
+    """The fuzzer's GET with a `seqs` of 20,001 four-byte characters, 240,000 characters percent-encoded, reaches
+    a server in several reads: under uvicorn's default head limit (h11's 16 KiB) it was refused with a plain-text
+    400 and the connection closed while the client was still sending, so the client saw a reset. The server as
+    `energychain-web` starts it (uvicorn's options from main) reads the head whole; the proxy answers a problem."""
+    import http.client
+    import socket
+    import threading
+    import time
+    from urllib.parse import quote
+
+    import uvicorn
+
+    from energychain_shared import observability
+    from energychain_web.main import main
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    monkeypatch.chdir(tmp_path)  # no .env here
+    monkeypatch.setenv("EC_WEB_PORT", str(port))
+    monkeypatch.setenv("EC_WEB_DIST_DIR", str(dist))
+    monkeypatch.setattr(observability, "configure_logging", lambda *args, **kwargs: None)
+    started: dict = {}
+    monkeypatch.setattr(uvicorn, "run", lambda app, **options: started.update(app=app, options=options))
+    main(["serve"])
+    server = uvicorn.Server(uvicorn.Config(started["app"], **{**started["options"], "log_level": "critical"}))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 10
+        while not server.started:
+            assert time.monotonic() < deadline, "the web server did not start"
+            time.sleep(0.05)
+        path = "/api/ledger/channels/gsa/proofs?seqs=" + quote("\U000a65f1" * 20_001)
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        connection.request("GET", path, headers={"Authorization": "Bearer abc"})
+        answer = connection.getresponse()
+        body = answer.read()
+        connection.close()
+    finally:
+        server.should_exit = True
+        thread.join(10)
+    assert len(path) > 240_000
+    assert answer.status == 400 and answer.getheader("content-type") == "application/problem+json", body[:300]
+    assert json.loads(body)["field"] == "seqs"

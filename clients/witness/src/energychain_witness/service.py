@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from energychain_shared import keys
-from energychain_shared.settings import SERVER_KEEP_ALIVE_S
+from energychain_shared.settings import SERVER_KEEP_ALIVE_S, SERVER_MAX_HEAD_BYTES
 
 from energychain_witness.client import LedgerClient, LedgerError, LedgerUnreachable
 from energychain_witness.domain import b64
@@ -108,7 +108,8 @@ async def serve(settings: WitnessSettings, witness: Witness) -> None:
     loop = asyncio.get_running_loop()
     server = uvicorn.Server(uvicorn.Config(create_app(witness), host=settings.witness_host,
                                            port=settings.witness_port, log_config=None,
-                                           timeout_keep_alive=SERVER_KEEP_ALIVE_S))
+                                           timeout_keep_alive=SERVER_KEEP_ALIVE_S,
+                                           h11_max_incomplete_event_size=SERVER_MAX_HEAD_BYTES))
 
     def on_signal(*_: object) -> None:
         server.should_exit = True

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Optional
 import typer
 
 from energychain_ledger.settings import LedgerSettings
-from energychain_shared.settings import SERVER_KEEP_ALIVE_S, load_settings
+from energychain_shared.settings import SERVER_KEEP_ALIVE_S, SERVER_MAX_HEAD_BYTES, load_settings
 
 if TYPE_CHECKING:
     from energychain_ledger.adapters.store import LedgerStore
@@ -159,7 +159,8 @@ def serve(
     settings = _settings()
     _start(settings, kafka=True)  # the live registry is read from Kafka
     uvicorn.run(build_app(settings, run_consumer=consumer), host=settings.ledger_host,
-                port=settings.ledger_port, log_config=None, timeout_keep_alive=SERVER_KEEP_ALIVE_S)
+                port=settings.ledger_port, log_config=None, timeout_keep_alive=SERVER_KEEP_ALIVE_S,
+                h11_max_incomplete_event_size=SERVER_MAX_HEAD_BYTES)
 
 
 @app.command()

@@ -131,7 +131,7 @@ def serve(house: HouseOption = None, manifest: ManifestOption = None) -> None:
     from energychain_shared import keys
     from energychain_shared.observability import configure_logging
     from energychain_shared.runtime import preflight
-    from energychain_shared.settings import SERVER_KEEP_ALIVE_S
+    from energychain_shared.settings import SERVER_KEEP_ALIVE_S, SERVER_MAX_HEAD_BYTES
 
     from energychain_meter_ingest.api import create_app
 
@@ -149,6 +149,7 @@ def serve(house: HouseOption = None, manifest: ManifestOption = None) -> None:
         port=settings.meter_ingest_port,
         log_config=None,
         timeout_keep_alive=SERVER_KEEP_ALIVE_S,
+        h11_max_incomplete_event_size=SERVER_MAX_HEAD_BYTES,
     )
 
 

@@ -162,10 +162,11 @@ def create_app(settings: MarketSettings, registry: Registry, *, feed: RegistryFe
                **conf: Any) -> faust.App:
     """The fleet application: its topics, tables and agent (``conf`` overrides faust settings, e.g. in tests).
 
-    With ``feed`` (not started: a timer starts it in faust's loop, never the agent, whose batches
-    must not wait on a connection) the houses' terms follow the program registry live: it is read
-    every ``registry_refresh_s``, and once it runs a batch with a house the fleet does not know reads
-    the registry topic to its end first.
+    With ``feed`` (not started: a task starts it in faust's loop as soon as faust has started, never
+    the agent) the houses' terms follow the program registry live: it is read every
+    ``registry_refresh_s``, and a batch with a house the fleet does not know reads the registry topic
+    to its end before any of its readings is decided, waiting for the feed to be up when it comes
+    first. Only a house still unknown after that is ``unregistered``.
     """
     datadir = settings.run_dir / "fleet"
     datadir.mkdir(parents=True, exist_ok=True)
@@ -194,11 +195,18 @@ def create_app(settings: MarketSettings, registry: Registry, *, feed: RegistryFe
     feed_started = asyncio.Event()
 
     async def registry_knows(batch: Sequence[faust.EventT]) -> None:
-        """Read the registry topic to its end when a reading's house is unknown (once the feed runs)."""
-        unknown = sum(1 for record in batch if record.key and terms_of(record.key.decode()) is None)
-        log.warning("DEBUG batch of %d, %d unknown, feed started %s", len(batch), unknown, feed_started.is_set())
-        if feed is not None and feed_started.is_set() and unknown:
-            await feed.sync()
+        """Read the registry topic to its end when a reading's house is unknown, before the batch is decided.
+
+        A reading of an unknown house counts as ``unregistered`` and its offset commits with the batch:
+        dropped for good. So a batch with one waits until the feed runs (faust may hand the agent its
+        first batch before the feed is connected: readings published while the fleet was starting),
+        then reads the topic to its end; the enrolment was published before the house's first reading.
+        A batch of known houses never waits.
+        """
+        if feed is None or not any(record.key and terms_of(record.key.decode()) is None for record in batch):
+            return
+        await feed_started.wait()
+        await feed.sync()
 
     def raw_topic(topic: topics.Topic, **options: Any) -> faust.TopicT:
         return app.topic(settings.topic(topic), key_type=bytes, value_type=bytes, key_serializer="raw",
@@ -330,15 +338,25 @@ def create_app(settings: MarketSettings, registry: Registry, *, feed: RegistryFe
                     await flush(part)
 
     if feed is not None:
-        @app.timer(settings.registry_refresh_s)
+        @app.task
         async def follow_registry() -> None:
-            if not feed_started.is_set():
-                log.warning("DEBUG feed starting")
-                await feed.start()
-                feed_started.set()
-                log.warning("DEBUG feed started, %d houses", len(feed.registry.residents))
-            else:
-                await feed.sync()
+            """Connect the feed once faust has started (a connection failure is logged and tried again), then
+            read the registry every ``registry_refresh_s``."""
+            while not feed_started.is_set():
+                try:
+                    await feed.start()
+                except Exception:
+                    log.exception("connecting to the program registry failed; retrying")
+                    try:
+                        await feed.stop()
+                    except Exception:
+                        log.exception("closing the program registry's consumer failed")
+                    await asyncio.sleep(settings.registry_refresh_s)
+                else:
+                    feed_started.set()
+            await feed.follow()
+
+        app.fleet_follow_registry = follow_registry  # type: ignore[attr-defined]  # for tests
 
     return app
 

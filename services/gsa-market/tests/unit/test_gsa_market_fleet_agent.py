@@ -36,11 +36,10 @@ def watermark(hour: int, partition: int) -> bytes:
     ))
 
 
-@pytest.fixture()
-def fleet_app(monkeypatch):
+def make_app(monkeypatch, registry=None, **options):
     settings = load_settings(MarketSettings).model_copy(update={"market_fleet_flush_seconds": 0.05,
                                                                 "market_fleet_grace_hours": 2})
-    app = fleet.create_app(settings, load_registry(settings.registry_path))
+    app = fleet.create_app(settings, registry or load_registry(settings.registry_path), **options)
     app.finalize()
     app.conf.store = "memory://"
     app.flow_control.resume()
@@ -51,6 +50,11 @@ def fleet_app(monkeypatch):
         monkeypatch.setattr(topic, "send", capture)
     app.sent = sent
     return app
+
+
+@pytest.fixture()
+def fleet_app(monkeypatch):
+    return make_app(monkeypatch)
 
 
 async def test_the_agent_counts_each_reading_once_and_publishes_the_windows_of_its_partition(fleet_app):
@@ -76,3 +80,57 @@ async def test_the_agent_counts_each_reading_once_and_publishes_the_windows_of_i
     open_windows = [key for value in fleet_app.tables["open_windows"].values() for key in value]
     assert f"parlier|day|{int(T0.timestamp())}|4" in open_windows
     assert f"parlier|hour|{int(T0.timestamp())}|4" not in open_windows  # closed: out of the table
+
+
+class SlowFeed:
+    """A registry feed that is not connected yet: `start` and `sync` bring the registry with house-01 enrolled."""
+
+    def __init__(self, before, after) -> None:
+        self.registry, self.after, self.listeners, self.syncs = before, after, [], 0
+
+    def listen(self, listener) -> None:
+        self.listeners.append(listener)
+
+    async def start(self) -> SlowFeed:
+        await self.sync()
+        return self
+
+    async def sync(self) -> int:
+        self.syncs += 1
+        if self.registry is self.after:
+            return 0
+        self.registry = self.after
+        for listener in self.listeners:
+            listener(self.registry, ())
+        return 1
+
+    async def follow(self) -> None:
+        await asyncio.Event().wait()
+
+    async def stop(self) -> None:
+        pass
+
+
+async def test_a_reading_of_a_house_not_yet_known_waits_for_the_registry_and_is_never_dropped(monkeypatch):
+    """The fleet's first batch can come before its registry feed is connected (readings published while it
+    started); a reading of a house it does not know then waits for the feed and the registry topic read to its
+    end, and is counted: never taken as unregistered, its offset committed, lost."""
+    full = load_registry(load_settings(MarketSettings).registry_path)
+    before = full.model_copy(update={"residents": tuple(r for r in full.residents if r.house_id != "house-01")})
+    feed = SlowFeed(before, full)
+    app = make_app(monkeypatch, before, feed=feed)
+    unregistered = fleet.READINGS.labels("unregistered")
+    dropped = unregistered._value.get()
+    agent = next(iter(app.agents.values()))
+    async with agent.test_context() as stream:
+        await stream.put(reading("house-01", 0, home=1000), key=b"house-01", partition=4)
+        await asyncio.sleep(0.5)
+        assert (app.sent, feed.syncs, unregistered._value.get()) == ([], 0, dropped)  # waiting: nothing decided
+        follower = asyncio.ensure_future(app.fleet_follow_registry())  # faust starts it once it has started
+        try:
+            await asyncio.sleep(0.5)
+        finally:
+            follower.cancel()
+    assert unregistered._value.get() == dropped
+    hours = [e for _p, e in app.sent if isinstance(e, events.FleetWindowUpdated) and e.kind == "hour"]
+    assert [(e.window_start, e.readings, e.home_wh) for e in hours] == [(T0, 1, 1000)]

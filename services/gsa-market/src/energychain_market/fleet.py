@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import zlib
+from datetime import datetime, time
 from collections.abc import Sequence
 from typing import Any
 
@@ -86,6 +87,9 @@ def terms_from(registry: Registry):
             zone=registry.by_municipality[resident.municipality_id].zone,
             battery_wh=resident.contract.battery_wh,
             reserve_wh=resident.contract.reserve_wh,
+            moves=tuple((epoch(datetime.combine(move.effective_date, time(0),
+                                                tzinfo=registry.by_municipality[resident.municipality_id].zone)),
+                         move.municipality_id) for move in resident.moves),
         )
         for resident in registry.residents
     }

@@ -227,3 +227,17 @@ def test_an_alert_id_is_the_events_deterministic_id_of_house_kind_and_start():
     since = epoch(datetime(2021, 9, 15, 7, tzinfo=UTC))
     assert alert_id("house-02", "silent_meter", since) == deterministic_id(
         "FleetAlert", "house-02", "silent_meter", "2021-09-15T07:00:00+00:00")
+
+
+def test_a_house_that_moved_counts_in_its_new_municipality_from_the_move_and_in_the_old_one_before():
+    moved = {"house-05": HouseTerms("parlier", PACIFIC, battery_wh=10_000, reserve_wh=0,
+                                    moves=((T0 + 24 * HOUR, "reedley"),))}
+    tables = Tables()
+    part = FleetPartition(0, FleetRules(), moved.get, load_house=tables.houses.get, load_window=tables.windows.get,
+                          houses_on=lambda p: [], open_windows_on=lambda p: [], watermark=None)
+    assert part.apply_reading(reading("house-05", T0 + 23 * HOUR, home=700)) == "counted"  # 23:00 on 1 Aug
+    assert part.apply_reading(reading("house-05", T0 + 24 * HOUR, home=900)) == "counted"  # local midnight, 2 Aug
+    tables.write(part.drain())
+    assert totals(tables, "day", T0, "parlier")["home_wh"] == 700
+    assert totals(tables, "day", T0 + 24 * HOUR, "reedley")["home_wh"] == 900
+    assert moved["house-05"].municipality_at(T0 + 24 * HOUR - 1) == "parlier"

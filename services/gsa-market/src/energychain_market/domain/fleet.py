@@ -53,12 +53,23 @@ class FleetRules:
 
 @dataclass(frozen=True)
 class HouseTerms:
-    """What the fleet needs of a house's registry entry."""
+    """What the fleet needs of a house's registry entry; ``moves`` are (epoch seconds of the move's local
+    midnight, municipality) in time order: the house counts in the municipality of each reading's hour."""
 
     municipality_id: str
     zone: ZoneInfo
     battery_wh: int
     reserve_wh: int
+    moves: tuple[tuple[int, str], ...] = ()
+
+    def municipality_at(self, hour: int) -> str:
+        """The municipality the house belongs to for the hour starting at ``hour`` (epoch seconds)."""
+        current = self.municipality_id
+        for since, municipality_id in self.moves:
+            if hour < since:
+                break
+            current = municipality_id
+        return current
 
 
 @dataclass(frozen=True)
@@ -292,7 +303,7 @@ class FleetPartition:
             horizon = self.watermark - self._keep
             state.counted = counted = counted[bisect_left(counted, horizon):]
             state.day_reserve = {k: v for k, v in state.day_reserve.items() if int(k) >= horizon - 26 * HOUR}
-        municipality = terms.municipality_id
+        municipality = terms.municipality_at(hour_start)
         day_start, day_end, day = local_day_window(hour_start, terms.zone)
         first_of_day = bisect_left(counted, day_start)
         same_day = first_of_day < len(counted) and counted[first_of_day] < day_end
@@ -376,7 +387,7 @@ class FleetPartition:
                 terms = self.terms_of(house_id)
                 self._raise(self._house(house_id), "silent_meter", last + HOUR,
                             f"no reading after {instant(last).isoformat()} (watermark {instant(sim_time).isoformat()})",
-                            terms.municipality_id if terms else None)
+                            terms.municipality_at(last + HOUR) if terms else None)
                 self._silent.add(house_id)
 
     # ------------------------------------------------------------------- drain

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -65,6 +66,7 @@ class RegistryFeed:
         self._consumer = None
         self._partition = TopicPartition(settings.topic(topics.PROGRAM_REGISTRY), 0)
         self._lock = asyncio.Lock()
+        self._synced_at = float("-inf")
 
     def listen(self, listener: Listener) -> None:
         """Call ``listener(registry, changes)`` (a function or a coroutine function) after each change."""
@@ -73,7 +75,8 @@ class RegistryFeed:
     async def start(self) -> RegistryFeed:
         """Connect and read the topic to its end."""
         await ensure_topics(self.settings, [topics.PROGRAM_REGISTRY])
-        self._consumer = make_consumer(self.settings, group_id=None, client_id=self._client_id)
+        # A short fetch wait: `sync` asks for the end offset, which waits for the fetch in flight (500 ms by default).
+        self._consumer = make_consumer(self.settings, group_id=None, client_id=self._client_id, fetch_max_wait_ms=50)
         await self._consumer.start()
         self._consumer.assign([self._partition])
         await self._consumer.seek_to_beginning(self._partition)
@@ -91,8 +94,11 @@ class RegistryFeed:
     async def __aexit__(self, *exc) -> None:
         await self.stop()
 
-    async def sync(self) -> int:
-        """Read and apply every change published before this call; returns how many changed the registry."""
+    async def sync(self, *, max_age_s: float = 0) -> int:
+        """Read and apply every change published before this call; returns how many changed the registry.
+        With ``max_age_s``, a sync that ended less than that long ago stands (nothing is read)."""
+        if max_age_s and time.monotonic() - self._synced_at < max_age_s:
+            return 0
         async with self._lock:
             end = (await self._consumer.end_offsets([self._partition]))[self._partition]
             changed: list[RegistryChange] = []
@@ -113,6 +119,7 @@ class RegistryFeed:
                     outcome = listener(self.registry, changed)
                     if inspect.isawaitable(outcome):
                         await outcome
+            self._synced_at = time.monotonic()
             return len(changed)
 
     async def knows_all(self, house_ids: set[str]) -> bool:

@@ -160,6 +160,18 @@ def _verify_all(gsa: Api) -> None:
                       f"{', '.join(checkpoint['cosigned_by']) or 'no witness yet'}")
 
 
+def _billed_to(residents: list[Resident], instant: datetime, *, timeout_s: float = 600) -> None:
+    """Wait until billing's clock of every resident with readings has reached ``instant`` (the replay runs ahead
+    of the pipeline at a high speed)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        clocks = [r.api.get("billing", "/resident/account")["sim_time"] for r in residents]
+        if all(c is None or datetime.fromisoformat(c) >= instant for c in clocks) and any(clocks):
+            return
+        time.sleep(1)
+    console.print(f"billing has not reached {instant.isoformat()} in {timeout_s:.0f} s; going on")
+
+
 def _move_out(gsa: Api, residents: list[Resident], sim_time: datetime) -> datetime | None:
     """End each resident's contract on the local day of its last reading (the GSA's administration API); returns
     when the clock must reach for the final invoices, None when no house had readings in the last 60 days."""
@@ -227,6 +239,7 @@ def run(settings: CommonSettings, users: dict[str, str], *, speed: str, every_s:
                 last_show = time.monotonic()
         if status["state"] == "finished" and not moved_out and sim_time:
             moved_out = True
+            _billed_to(residents, datetime.fromisoformat(sim_time))  # every reading billed: the last days are known
             until = _move_out(gsa, residents, datetime.fromisoformat(sim_time))
             if until is not None:  # the clock runs on past the last reading, through the grace
                 gsa.post("meter_ingest", "/replay/start", {"speed": "max", "until": until.isoformat()})
@@ -248,6 +261,7 @@ def run(settings: CommonSettings, users: dict[str, str], *, speed: str, every_s:
                       dollars(row["treasury_rollover_cents"]), dollars(row["closing_cents"]))
     console.print(table)
     if moved_out:
+        _billed_to(residents, datetime.fromisoformat(status["sim_time"]))
         _final_invoices(residents)
     _verify_all(gsa)
     console.print(f"Replay {status['state']}; the system keeps running (deploy/down.sh stops it).")

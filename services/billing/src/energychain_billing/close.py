@@ -60,7 +60,7 @@ async def advance(
             closes.append((schedule.issued_at(period), house_id, period))
             if schedule.due_at(period) <= upto:  # issued and due within the same step
                 dues.add((schedule.due_at(period), house_id))
-    for house_id, due_at in await repository.open_due_dates(connection, houses, after, upto):
+    for house_id, due_at in await repository.open_due_dates(connection, houses, upto):
         dues.add((due_at, house_id))
     # In time order; at one instant, due dates before closes (a due date never waits for a new invoice).
     steps = [(at, 1, house, period) for at, house, period in closes] + [(at, 0, house, None) for at, house in dues]

@@ -29,7 +29,7 @@ class BillingContext(FollowsRegistry):
     engine: AsyncEngine
     signing_key: Ed25519PrivateKey
     feed: RegistryFeed | None = field(default=None, repr=False)
-    registry_derived = ("schedules", "boundaries")
+    registry_derived = ("schedules", "boundaries", "_partitions_rechecked")
 
     @cached_property
     def schedules(self) -> dict[str, Schedule]:
@@ -48,6 +48,19 @@ class BillingContext(FollowsRegistry):
             if (ends := resident.contract.ends_at(schedule.zone)) is not None:
                 finals.extend(schedule.final_boundaries(ends))
         return BoundaryWatch(self.schedules.values(), finals)
+
+    @cached_property
+    def _partitions_rechecked(self) -> set[int]:
+        return set()
+
+    def recheck_final_closes(self, partition: int, at: datetime) -> bool:
+        """Once per partition after each registry change: whether an ended contract's final close or due date
+        lies at or before ``at`` (a move-out recorded after the clock had passed it: its invoice is still to
+        issue; issuing is idempotent, so a needless recheck costs one look)."""
+        if partition in self._partitions_rechecked:
+            return False
+        self._partitions_rechecked.add(partition)
+        return self.boundaries.passed_by(at)
 
     def resident(self, house_id: str) -> Resident | None:
         """The registered resident of ``house_id``, if any."""

@@ -37,6 +37,9 @@ class BatchReport:
     watermark: datetime | None = None
 
 
+REGISTRY_FRESH_S = 0.5  # at a period close, the registry as read within this long (one read serves every partition)
+
+
 def metered_hour(reading: events.MeterReadingRecorded) -> MeteredHour:
     """The stored form of a reading."""
     return MeteredHour(
@@ -62,7 +65,10 @@ async def apply_readings_batch(ctx: BillingContext, partition: int, batch: Seque
             elif isinstance(event, events.ClockWatermarkReached) and event.sim_time > watermark:
                 # Readings before a close must be stored before it, later ones after it: that is
                 # what decides whether a reading is on its period's invoice or a late adjustment.
-                if ctx.boundaries.crosses_boundary(watermark, event.sim_time):
+                if (ctx.boundaries.crosses_boundary(watermark, event.sim_time)
+                        or ctx.recheck_final_closes(partition, watermark)):
+                    if ctx.feed is not None:  # a change just published (a move-out, an amendment) counts here
+                        await ctx.feed.sync(max_age_s=REGISTRY_FRESH_S)
                     await repository.store_hours(connection, partition, pending)
                     report.readings += len(pending)
                     pending = []

@@ -300,3 +300,31 @@ async def test_a_house_moved_from_a_date_is_invoiced_to_its_new_municipality_fro
     reedley_clerk = api.token("reedley-clerk", role=Role.MUNICIPALITY, municipality_id="reedley")
     accounts = (await api.client.get("/municipality/accounts", headers=reedley_clerk)).json()
     assert [a["house_id"] for a in accounts] == ["house-9"]
+
+
+async def test_a_move_out_recorded_after_its_final_close_passed_is_billed_at_the_next_clock_step(api, kit):
+    """The operator records the move-out days later: the clock is past the end and the grace already, and the
+    final invoice still comes (once), cut at the end."""
+    gsa = api.token("gsa-admin", role=Role.GSA)
+    await api.client.post("/admin/municipalities", json=FOWLER, headers=gsa)
+    assert (await api.client.post("/admin/residents", json=rosa(), headers=gsa)).status_code == 201
+    await api.meter.readings(reading("house-9", datetime(2021, 9, 10, 17, tzinfo=UTC), home=2000, imported=500),
+                             reading("house-9", datetime(2021, 10, 5, 17, tzinfo=UTC), home=1000, imported=0),
+                             reading("house-9", datetime(2021, 10, 12, 17, tzinfo=UTC), home=4000, imported=0))
+    clock = datetime(2021, 10, 15, 7, tzinfo=UTC)
+    await api.meter.watermark(clock)
+    await kit.wait_until(lambda: api.db.fetchval("SELECT count(*) FROM progress WHERE watermark >= $1", clock), 12,
+                         what="the clock at 15 October")
+    assert await api.db.fetchval("SELECT count(*) FROM invoices") == 1  # September's
+
+    ended = await api.client.post("/admin/residents/house-9/end", json={"end_date": "2021-10-10"}, headers=gsa)
+    assert ended.status_code == 201, ended.text  # October is not invoiced: no issued invoice is rewritten
+    await api.meter.watermark(clock + timedelta(hours=1))
+    await kit.wait_until(lambda: api.db.fetchval("SELECT count(*) FROM invoices"), 2, what="the final invoice")
+    ends = datetime(2021, 10, 11, 7, tzinfo=UTC)
+    row = await api.db.fetchrow("SELECT period_end, issued_at, energy_wh FROM invoices WHERE invoice_id = 'house-9.2021-10'")
+    assert (row["period_end"], row["issued_at"], row["energy_wh"]) == (ends, ends + timedelta(hours=48), 1000)
+    await api.meter.watermark(datetime(2021, 11, 5, tzinfo=UTC))  # October's regular close passes: nothing more
+    await kit.wait_until(lambda: api.db.fetchval("SELECT count(*) FROM progress WHERE watermark >= '2021-11-05'"), 12,
+                         what="November")
+    assert await api.db.fetchval("SELECT count(*) FROM invoices") == 2

@@ -212,6 +212,24 @@ def test_the_boundary_watch_stops_at_an_ended_contracts_final_close():
                                                                      datetime(2022, 7, 28, tzinfo=UTC))
 
 
+def test_a_move_out_recorded_after_its_final_close_passed_is_still_closing_once_asked():
+    schedule = Schedule(zone=LA, grace=timedelta(hours=48), due_days=21)
+    ends = datetime(2022, 7, 24, 7, tzinfo=UTC)  # last day 23 July; its close 26 July, passed by the 31st
+    late = schedule.periods_closing(datetime(2022, 7, 31, 7, tzinfo=UTC), datetime(2022, 7, 31, 8, tzinfo=UTC), ends=ends)
+    assert [(p.label, p.end) for p in late] == [("2022-07", ends)]
+    assert schedule.periods_closing(datetime(2022, 7, 31, 7, tzinfo=UTC), datetime(2022, 7, 31, 7, tzinfo=UTC),
+                                    ends=ends) == []  # no step, nothing
+
+
+def test_the_boundary_watch_tells_a_final_close_the_clock_passed_before_it_was_known():
+    schedule = Schedule(zone=LA, grace=timedelta(hours=48), due_days=21)
+    passed = datetime(2022, 7, 26, 7, tzinfo=UTC)
+    watch = BoundaryWatch([schedule], [passed])
+    step = (datetime(2022, 7, 31, 7, tzinfo=UTC), datetime(2022, 7, 31, 8, tzinfo=UTC))
+    assert not watch.crosses_boundary(*step) and watch.passed_by(step[0])
+    assert not watch.passed_by(passed - timedelta(hours=1)) and not BoundaryWatch([schedule]).passed_by(step[0])
+
+
 def test_an_amended_period_has_one_line_per_terms_each_at_its_rate_and_named_by_its_date():
     from datetime import datetime, timezone
 

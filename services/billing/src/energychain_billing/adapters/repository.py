@@ -105,14 +105,13 @@ async def first_data(connection: AsyncConnection, house_ids: Sequence[str]) -> d
     return {house_id: first for house_id, first in rows if first is not None}
 
 
-async def open_due_dates(
-    connection: AsyncConnection, house_ids: Sequence[str], after: datetime, upto: datetime
-) -> list[tuple[str, datetime]]:
-    """(house, due date) of invoices not yet declared, due in (after, upto]."""
+async def open_due_dates(connection: AsyncConnection, house_ids: Sequence[str], upto: datetime) -> list[tuple[str, datetime]]:
+    """(house, due date) of invoices not yet declared, due by ``upto`` (the clock's step, or earlier: the final
+    invoice of a contract ended after the fact can be issued after its due date)."""
     rows = await connection.execute(
         select(invoices.c.house_id, invoices.c.due_at).distinct().where(
             invoices.c.house_id == any_(_texts(house_ids)), invoices.c.past_due_cents.is_(None),
-            invoices.c.due_at > after, invoices.c.due_at <= upto,
+            invoices.c.due_at <= upto,
         )
     )
     return [(house_id, due_at) for house_id, due_at in rows]

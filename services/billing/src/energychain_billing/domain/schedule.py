@@ -29,9 +29,13 @@ class Schedule:
 
     def periods_closing(self, after: datetime, upto: datetime, *, ends: datetime | None = None) -> list[BillingPeriod]:
         """Periods whose close lies in (after, upto], oldest first; for a contract that ``ends``, none after
-        its final period, which ends then (and closes the grace after it)."""
+        its final period, which ends then (and closes the grace after it). A final period whose close had
+        passed before the end was known (a move-out recorded after the fact) is closing still: the invoice
+        of a period is issued once, so asking again is harmless."""
         if upto <= after:
             return []
+        if ends is not None and self.issued_at(final := self.final_period(ends)) <= after:
+            return [final]
         period = period_of(after - self.grace, self.zone)
         closing = []
         while ends is None or period.start < ends:
@@ -80,6 +84,11 @@ class BoundaryWatch:
     def __init__(self, schedules: Iterable[Schedule], instants: Iterable[datetime] = ()) -> None:
         self._windows = [[schedule, None, None] for schedule in schedules]  # [schedule, from, next boundary]
         self._instants = sorted(set(instants))
+
+    def passed_by(self, at: datetime) -> bool:
+        """Whether an instant lies at or before ``at`` (a contract ended after the fact: the clock had passed its
+        final close when the end became known)."""
+        return bool(self._instants) and self._instants[0] <= at
 
     def crosses_boundary(self, after: datetime, upto: datetime) -> bool:
         """True when any calendar has a period close or due date in (after, upto], or an instant lies there."""

@@ -273,11 +273,15 @@ def test_a_fleet_process_killed_mid_replay_recovers_its_tables_and_ends_with_the
 
 
 async def _members(settings: MarketSettings) -> int:
+    """The members of the fleet's consumer group once it is stable (0 while it is rebalancing)."""
     admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
     await admin.start()
     try:
         groups = await admin.describe_consumer_groups([app_id(settings)])
-        return len(groups[0].groups[0][5]) if groups and groups[0].groups else 0
+        if not groups or not groups[0].groups:
+            return 0
+        _error, _group, state, _protocol_type, _protocol, members = groups[0].groups[0][:6]
+        return len(members) if state == "Stable" else 0
     finally:
         await admin.close()
 
@@ -292,8 +296,10 @@ def test_two_fleet_instances_share_the_partitions_and_give_the_same_result_as_on
     second = start_fleet(settings, tmp_path / "fleet-2.log")
     try:
         deadline = time.monotonic() + 90
-        while asyncio.run(_members(settings)) < 2:
-            assert time.monotonic() < deadline, "the two instances never joined one group"
+        stable = 0  # the replay starts once both have joined and the group has stayed stable a while
+        while stable < 3:
+            assert time.monotonic() < deadline, "the two instances never joined one stable group"
+            stable = stable + 1 if asyncio.run(_members(settings)) == 2 else 0
             time.sleep(1)
         replay_into(settings, exports, tmp_path / "ingest")  # while both run
         latest, alerts = wait_for_outputs(settings, readings)

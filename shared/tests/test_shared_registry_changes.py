@@ -149,7 +149,7 @@ def test_an_amendment_gives_new_terms_from_its_date_and_keeps_the_old_ones_befor
     on_the_day = amended.contract_on(date(2022, 3, 15))
     assert (on_the_day.rate_usd_per_kwh, on_the_day.reserve_wh) == (Decimal("0.18"), 2_500)
     assert on_the_day.start_date == date(2022, 1, 3)  # contract years still count from the start
-    assert [day for day, _ in amended.terms_from()] == [None, date(2022, 3, 15)]
+    assert [a.effective_date for a in amended.amendments] == [date(2022, 3, 15)]
     assert book.enrol(resident()) is False  # the enrolment sent again is still the same enrolment
 
 

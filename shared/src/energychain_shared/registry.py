@@ -137,7 +137,7 @@ class Resident(_Frozen):
 
     ``municipality_id`` and ``contract`` are the terms it was enrolled with; ``amendments`` and
     ``moves`` are the later changes, in date order. `contract_on` and `municipality_on` give what
-    is in force on a day; `terms_from` and `municipalities_from` when each piece begins.
+    is in force on a day; `municipalities_from` when each municipality's piece begins.
     """
 
     house_id: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
@@ -158,13 +158,6 @@ class Resident(_Frozen):
                 break
             contract = contract.model_copy(update=amendment.model_dump(exclude={"effective_date"}))
         return contract
-
-    def terms_from(self) -> list[tuple[date | None, Contract]]:
-        """Each piece of the contract's terms with the day it begins (None: the enrolled terms)."""
-        pieces: list[tuple[date | None, Contract]] = [(None, self.contract)]
-        for amendment in self.amendments:
-            pieces.append((amendment.effective_date, self.contract_on(amendment.effective_date)))
-        return pieces
 
     def municipality_on(self, day: date) -> str:
         """The municipality the house belongs to on the local day ``day``."""

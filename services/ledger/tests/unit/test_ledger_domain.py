@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from energychain_ledger.domain.access import may_see_account, member_key
+from energychain_ledger.domain.access import account_visibility, member_key
 from energychain_ledger.domain.appends import (
     INVALID_CHANNEL,
     INVALID_TRANSFER,
@@ -77,24 +77,24 @@ def test_malformed_channel_name_is_invalid(name):
 
 def test_resident_sees_only_its_own_accounts():
     rule = dict(role="resident", house_id="house-01", municipality_id="parlier", spans_of_house=_spans)
-    assert may_see_account("resident:house-01:receivable", **rule)
-    assert not may_see_account("resident:house-02:receivable", **rule)
-    assert not may_see_account("municipality:parlier:escrow", **rule)
-    assert not may_see_account("gsa:cash", **rule)
+    assert not account_visibility("resident:house-01:receivable", **rule).nothing
+    assert account_visibility("resident:house-02:receivable", **rule).nothing
+    assert account_visibility("municipality:parlier:escrow", **rule).nothing
+    assert account_visibility("gsa:cash", **rule).nothing
 
 
 def test_municipality_sees_its_accounts_and_its_residents_but_not_other_municipalities():
     rule = dict(role="municipality", house_id=None, municipality_id="parlier", spans_of_house=_spans)
-    assert may_see_account("municipality:parlier:treasury", **rule)
-    assert may_see_account("resident:house-01:escrow-debt", **rule)
-    assert not may_see_account("resident:house-r01:receivable", **rule)
-    assert not may_see_account("municipality:reedley:escrow", **rule)
-    assert not may_see_account("gsa:revenue", **rule)
+    assert not account_visibility("municipality:parlier:treasury", **rule).nothing
+    assert not account_visibility("resident:house-01:escrow-debt", **rule).nothing
+    assert account_visibility("resident:house-r01:receivable", **rule).nothing
+    assert account_visibility("municipality:reedley:escrow", **rule).nothing
+    assert account_visibility("gsa:revenue", **rule).nothing
 
 
 def test_gsa_sees_every_account_and_member_key_follows_role():
-    assert may_see_account("external:payment-rails", role="gsa", house_id=None, municipality_id=None,
-                           spans_of_house=_spans)
+    assert not account_visibility("external:payment-rails", role="gsa", house_id=None, municipality_id=None,
+                              spans_of_house=_spans).nothing
     assert member_key(role="resident", house_id="house-01", municipality_id="parlier") == "resident:house-01"
     assert member_key(role="municipality", house_id=None, municipality_id="parlier") == "municipality:parlier"
     assert member_key(role="resident", house_id=None, municipality_id=None) is None

@@ -55,29 +55,12 @@ def channel_visibility(
 def account_visibility(
     account: str, *, role: str, house_id: str | None, municipality_id: str | None, spans_of_house: SpansOfHouse,
 ) -> Visibility:
-    """The event times of an account's postings the caller may see.
-
-    Resident: its own accounts; municipality: its own accounts, and a house's accounts during its
-    membership spans of that house's channel (the same rule as the entries); GSA: every account, all of it.
-    """
+    """The event times of an account's postings the caller may see: those of its owner's channel's entries
+    (`channel_visibility`); the GSA sees every account, nobody else an account without an owner."""
     if role == GSA:
         return EVERYTHING
     kind, owner = account_owner(account)
     if owner is None:
         return NOTHING
-    if role == RESIDENT:
-        return EVERYTHING if kind == RESIDENT and owner == house_id else NOTHING
-    if role == MUNICIPALITY and municipality_id:
-        if kind == MUNICIPALITY:
-            return EVERYTHING if owner == municipality_id else NOTHING
-        return municipality_visibility(spans_of_house(owner), municipality_id)
-    return NOTHING
-
-
-def may_see_account(
-    account: str, *, role: str, house_id: str | None, municipality_id: str | None, spans_of_house: SpansOfHouse,
-) -> bool:
-    """Resident: its own accounts; municipality: its own and those of every house it was ever the
-    municipality of (their postings of its spans only, `account_visibility`); GSA: every account."""
-    return not account_visibility(account, role=role, house_id=house_id, municipality_id=municipality_id,
-                                  spans_of_house=spans_of_house).nothing
+    return channel_visibility(f"{kind}:{owner}", role=role, house_id=house_id, municipality_id=municipality_id,
+                              spans_of_house=spans_of_house)

@@ -17,7 +17,9 @@ from typing import Any
 
 from energychain_shared import events, topics
 from energychain_shared.outbox import enqueue
-from energychain_shared.registry import AmendmentRequest, ContractAmendment, Move, Municipality, RegistryBook, RegistryRefusal, Resident
+from energychain_shared.registry import (
+    AmendmentRequest, ContractAmendment, Move, Municipality, RegistryBook, RegistryRefusal, Resident,
+)
 from energychain_shared.registry_feed import seed_registry
 
 from energychain_billing import SERVICE_NAME
@@ -121,39 +123,40 @@ async def register(
 INVOICED_PERIOD_RULE = "effective_date_in_invoiced_period"
 
 
-def _local_midnight(day: date, zone) -> datetime:
+def _local_midnight(book: RegistryBook, house_id: str, day: date) -> datetime:
+    """The instant (UTC) a house's local ``day`` begins."""
+    zone = book.municipalities[book.residents[house_id].municipality_id].zone
     return datetime.combine(day, time(0), tzinfo=zone).astimezone(UTC)
 
 
 async def _change_house(
-    ctx: BillingContext, house_id: str, *, kind: str, body: Callable[[], dict[str, Any]], by: str,
-    apply: Callable[[RegistryBook], bool], takes_effect: Callable[[Resident, Any], datetime],
-    event: Callable[[datetime], events.Event],
+    ctx: BillingContext, house_id: str, *, kind: str, by: str,
+    decide: Callable[[RegistryBook], events.Event | None], body_of: Callable[[Any], dict[str, Any]],
 ) -> Registration:
-    """Decide one change of an enrolled house under the registry's lock: ``apply`` it to the book (False: it is
-    registered already), refuse it when it ``takes_effect`` inside a period already invoiced (422, rule
-    ``effective_date_in_invoiced_period``: an issued invoice is never rewritten), record it and put its event in
+    """Decide one change of an enrolled house under the registry's lock: ``decide`` applies it to the book and
+    gives its event, whose event time is when it takes effect (None: registered already); a change taking
+    effect inside a period already invoiced is refused (422, rule ``effective_date_in_invoiced_period``: an
+    issued invoice is never rewritten); otherwise it is recorded (``body_of`` the event) and its event put in
     the outbox in one transaction."""
     outcome = Registration()
     async with ctx.engine.begin() as connection:
         await repository.lock_registry(connection)
         book = _book_of(ctx, await repository.registry_changes(connection))
-        if not apply(book):
+        change = decide(book)
+        if change is None:
             outcome.unchanged.append(house_id)
             return outcome
-        resident = book.residents[house_id]
-        zone = book.municipalities[resident.municipality_id].zone
-        effective = takes_effect(resident, zone)
         invoiced = await repository.last_invoiced_end(connection, house_id)
-        if invoiced is not None and effective < invoiced:
+        if invoiced is not None and change.occurred_at < invoiced:
+            zone = book.municipalities[book.residents[house_id].municipality_id].zone
             field = "end_date" if kind == "contract_end" else "effective_date"
             last_day = (invoiced.astimezone(zone) - timedelta(days=1)).date()
-            raise RegistryRefusal(field, f"takes effect at {effective.astimezone(zone).isoformat()}, inside a period "
-                                  f"already invoiced (through {last_day}); an issued invoice is never rewritten",
-                                  rule=INVOICED_PERIOD_RULE)
-        change = event(effective)
+            raise RegistryRefusal(field, f"takes effect at {change.occurred_at.astimezone(zone).isoformat()}, inside "
+                                  f"a period already invoiced (through {last_day}); an issued invoice is never "
+                                  "rewritten", rule=INVOICED_PERIOD_RULE)
         await repository.insert_registry_changes(connection, [{
-            "event_id": change.event_id, "kind": kind, "subject": house_id, "body": body(), "recorded_by": by}])
+            "event_id": change.event_id, "kind": kind, "subject": house_id, "body": body_of(change),
+            "recorded_by": by}])
         await enqueue(connection, [ctx.outbox(topics.PROGRAM_REGISTRY, change)])
     outcome.created.append(house_id)
     outcome.event_ids.append(change.event_id)
@@ -164,14 +167,16 @@ async def end_contract(ctx: BillingContext, house_id: str, end_date: date, *, by
     """End a house's contract on ``end_date`` (its last day): its final invoice covers the partial period up to
     then, issued once the grace for late readings has passed. A date inside a period already invoiced is refused
     (422, rule ``effective_date_in_invoiced_period``): an issued invoice is never rewritten."""
-    return await _change_house(
-        ctx, house_id, kind="contract_end", body=lambda: {"end_date": end_date.isoformat()}, by=by,
-        apply=lambda book: book.end_contract(house_id, end_date),
-        takes_effect=lambda resident, zone: resident.contract.ends_at(zone),
-        event=lambda at: events.ContractEnded(event_id=events.ContractEnded.id_for(house_id, end_date),
-                                              occurred_at=at, producer=SERVICE_NAME, house_id=house_id,
-                                              end_date=end_date),
-    )
+
+    def decide(book: RegistryBook) -> events.ContractEnded | None:
+        if not book.end_contract(house_id, end_date):
+            return None
+        return events.ContractEnded(event_id=events.ContractEnded.id_for(house_id, end_date),
+                                    occurred_at=_local_midnight(book, house_id, end_date + timedelta(days=1)),
+                                    producer=SERVICE_NAME, house_id=house_id, end_date=end_date)
+
+    return await _change_house(ctx, house_id, kind="contract_end", by=by, decide=decide,
+                               body_of=lambda ended: {"end_date": ended.end_date.isoformat()})
 
 
 async def amend_contract(ctx: BillingContext, house_id: str, request: AmendmentRequest, *, by: str) -> Registration:
@@ -179,35 +184,36 @@ async def amend_contract(ctx: BillingContext, house_id: str, request: AmendmentR
     name stay as they are that day): the invoice of the period it falls in bills the hours before it at the old
     terms and the hours from it at the new ones. A date inside a period already invoiced is refused (422, rule
     ``effective_date_in_invoiced_period``)."""
-    amended: list[ContractAmendment] = []
 
-    def apply(book: RegistryBook) -> bool:
+    def decide(book: RegistryBook) -> events.ContractAmended | None:
         known = book.residents.get(house_id)
         if known is None:
             raise RegistryRefusal("house_id", f"{house_id!r} is not enrolled")
-        amended.append(request.applied_to(known))
-        return book.amend(house_id, amended[0])
+        amendment = request.applied_to(known)
+        if not book.amend(house_id, amendment):
+            return None
+        return events.ContractAmended(event_id=events.ContractAmended.id_for(house_id, amendment),
+                                      occurred_at=_local_midnight(book, house_id, amendment.effective_date),
+                                      producer=SERVICE_NAME, house_id=house_id, amendment=amendment)
 
-    return await _change_house(
-        ctx, house_id, kind="contract_amendment", body=lambda: amended[0].model_dump(mode="json"), by=by,
-        apply=apply, takes_effect=lambda _resident, zone: _local_midnight(request.effective_date, zone),
-        event=lambda at: events.ContractAmended(event_id=events.ContractAmended.id_for(house_id, amended[0]),
-                                                occurred_at=at, producer=SERVICE_NAME, house_id=house_id,
-                                                amendment=amended[0]),
-    )
+    return await _change_house(ctx, house_id, kind="contract_amendment", by=by, decide=decide,
+                               body_of=lambda amended: amended.amendment.model_dump(mode="json"))
 
 
 async def move_house(ctx: BillingContext, house_id: str, move: Move, *, by: str) -> Registration:
     """Move a house to another municipality from ``move.effective_date`` (local midnight): from then on its
     invoices, payments and ledger channel belong to the new municipality, before then to the old one. A date
     inside a period already invoiced is refused (422, rule ``effective_date_in_invoiced_period``)."""
-    return await _change_house(
-        ctx, house_id, kind="move", body=lambda: move.model_dump(mode="json"), by=by,
-        apply=lambda book: book.move(house_id, move),
-        takes_effect=lambda _resident, zone: _local_midnight(move.effective_date, zone),
-        event=lambda at: events.HouseMoved(event_id=events.HouseMoved.id_for(house_id, move), occurred_at=at,
-                                           producer=SERVICE_NAME, house_id=house_id, move=move),
-    )
+
+    def decide(book: RegistryBook) -> events.HouseMoved | None:
+        if not book.move(house_id, move):
+            return None
+        return events.HouseMoved(event_id=events.HouseMoved.id_for(house_id, move),
+                                 occurred_at=_local_midnight(book, house_id, move.effective_date),
+                                 producer=SERVICE_NAME, house_id=house_id, move=move)
+
+    return await _change_house(ctx, house_id, kind="move", by=by, decide=decide,
+                               body_of=lambda moved: moved.move.model_dump(mode="json"))
 
 
 async def history(ctx: BillingContext, kind: str, subject: str) -> list[dict[str, Any]]:

@@ -204,42 +204,17 @@ def test_a_service_reads_a_request_head_whole_so_the_guard_judges_its_longest_st
     percent-encoded) reaches the server in several reads. Under uvicorn's default head limit (h11's 16 KiB) it was
     refused with a plain-text 400 and the connection closed under the still-sending client, which saw a reset (the
     fuzzer's "Network Error"); served as every service is (`service_cli.serve`), the guard answers a problem."""
-    import http.client
-    import socket
-    import threading
-    import time
     from urllib.parse import quote
 
-    import uvicorn
-
-    from energychain_shared import observability, service_cli
+    from energychain_shared import service_cli
     from energychain_shared.settings import CommonSettings
+    from energychain_shared.testing import free_port, get_as_served
 
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    monkeypatch.setattr(observability, "configure_logging", lambda *args, **kwargs: None)
-    started: dict = {}
-    monkeypatch.setattr(uvicorn, "run", lambda app, **options: started.update(app=app, options=options))
-    service_cli.serve(CommonSettings.model_construct(log_level="WARNING"), service="test", app=build(),
-                      host="127.0.0.1", port=port)
-    server = uvicorn.Server(uvicorn.Config(started["app"], **{**started["options"], "log_level": "critical"}))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    try:
-        deadline = time.monotonic() + 10
-        while not server.started:
-            assert time.monotonic() < deadline, "the server did not start"
-            time.sleep(0.05)
-        path = "/items/1?q=" + quote("\U000a65f1" * (MAX_TEXT_CHARS + 1))
-        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-        connection.request("GET", path)
-        answer = connection.getresponse()
-        body = answer.read()
-        connection.close()
-    finally:
-        server.should_exit = True
-        thread.join(10)
+    port = free_port()
+    path = "/items/1?q=" + quote("\U000a65f1" * (MAX_TEXT_CHARS + 1))
+    status, content_type, body = get_as_served(
+        monkeypatch, lambda: service_cli.serve(CommonSettings.model_construct(log_level="WARNING"), service="test",
+                                               app=build(), host="127.0.0.1", port=port), port, path)
     assert len(path) > 12 * MAX_TEXT_CHARS
-    assert answer.status == 400 and answer.getheader("content-type") == MEDIA_TYPE, body[:300]
+    assert status == 400 and content_type == MEDIA_TYPE, body[:300]
     assert json.loads(body)["field"] == "q"

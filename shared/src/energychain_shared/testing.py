@@ -102,3 +102,48 @@ def manifest_of(exports: dict[str, Path], folder: Path) -> Path:
     manifest = folder / "manifest.json"
     manifest.write_text(json.dumps({"houses": {house: str(path) for house, path in exports.items()}}))
     return manifest
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on now."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def get_as_served(monkeypatch: pytest.MonkeyPatch, serve, port: int, path: str,
+                  headers: dict[str, str] | None = None) -> tuple[int, str | None, bytes]:
+    """One GET of ``path`` from the server ``serve()`` starts, run with exactly the options it gives uvicorn
+    (``serve`` calls ``uvicorn.run``, caught here; the app then runs in a thread on ``port`` until the answer
+    is read); returns (status, content type, body)."""
+    import http.client
+    import threading
+    import time
+
+    import uvicorn
+
+    from energychain_shared import observability
+
+    monkeypatch.setattr(observability, "configure_logging", lambda *args, **kwargs: None)
+    started: dict = {}
+    monkeypatch.setattr(uvicorn, "run", lambda app, **options: started.update(app=app, options=options))
+    serve()
+    server = uvicorn.Server(uvicorn.Config(started["app"], **{**started["options"], "log_level": "critical"}))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 10
+        while not server.started:
+            assert time.monotonic() < deadline, "the server did not start"
+            time.sleep(0.05)
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        connection.request("GET", path, headers=headers or {})
+        answer = connection.getresponse()
+        body = answer.read()
+        connection.close()
+        return answer.status, answer.getheader("content-type"), body
+    finally:
+        server.should_exit = True
+        thread.join(10)

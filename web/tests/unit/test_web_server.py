@@ -359,44 +359,18 @@ def test_web_server_reads_a_long_request_head_whole_and_its_proxy_answers_a_prob
     a server in several reads: under uvicorn's default head limit (h11's 16 KiB) it was refused with a plain-text
     400 and the connection closed while the client was still sending, so the client saw a reset. The server as
     `energychain-web` starts it (uvicorn's options from main) reads the head whole; the proxy answers a problem."""
-    import http.client
-    import socket
-    import threading
-    import time
     from urllib.parse import quote
 
-    import uvicorn
-
-    from energychain_shared import observability
+    from energychain_shared.testing import free_port, get_as_served
     from energychain_web.main import main
 
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     monkeypatch.chdir(tmp_path)  # no .env here
     monkeypatch.setenv("EC_WEB_PORT", str(port))
     monkeypatch.setenv("EC_WEB_DIST_DIR", str(dist))
-    monkeypatch.setattr(observability, "configure_logging", lambda *args, **kwargs: None)
-    started: dict = {}
-    monkeypatch.setattr(uvicorn, "run", lambda app, **options: started.update(app=app, options=options))
-    main(["serve"])
-    server = uvicorn.Server(uvicorn.Config(started["app"], **{**started["options"], "log_level": "critical"}))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    try:
-        deadline = time.monotonic() + 10
-        while not server.started:
-            assert time.monotonic() < deadline, "the web server did not start"
-            time.sleep(0.05)
-        path = "/api/ledger/channels/gsa/proofs?seqs=" + quote("\U000a65f1" * 20_001)
-        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-        connection.request("GET", path, headers={"Authorization": "Bearer abc"})
-        answer = connection.getresponse()
-        body = answer.read()
-        connection.close()
-    finally:
-        server.should_exit = True
-        thread.join(10)
+    path = "/api/ledger/channels/gsa/proofs?seqs=" + quote("\U000a65f1" * 20_001)
+    status, content_type, body = get_as_served(monkeypatch, lambda: main(["serve"]), port, path,
+                                               headers={"Authorization": "Bearer abc"})
     assert len(path) > 240_000
-    assert answer.status == 400 and answer.getheader("content-type") == "application/problem+json", body[:300]
+    assert status == 400 and content_type == "application/problem+json", body[:300]
     assert json.loads(body)["field"] == "seqs"
